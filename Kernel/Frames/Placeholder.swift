@@ -1,0 +1,1 @@
+// Placeholder until the Frames module lands.

@@ -1,0 +1,1 @@
+// Placeholder until the Router module lands.

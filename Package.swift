@@ -1,0 +1,146 @@
+// swift-tools-version:6.0
+// mcpg: a Model Context Protocol gateway. Kernel + one C ABI + plugins as separately loaded `.so` files.
+import PackageDescription
+
+let root = Context.packageDirectory
+
+/// `make build` sets MCPG_STATIC_PLUGINS=1 and builds with `--static-swift-stdlib`: every plugin then
+/// carries its own static Swift runtime. Debug and test builds leave it unset, because the static link of
+/// FoundationEssentials needs objects compiled for the static runtime.
+let staticPlugins = Context.environment["MCPG_STATIC_PLUGINS"] == "1"
+
+/// Linker flags that make a `.dynamic` product a self-contained, static-stdlib plugin whose only global
+/// symbol is `mcpg_plugin_v1` (see SPEC.md, "Runtime arrangement"). Build with `--static-swift-stdlib`.
+func pluginLinkerSettings(_ product: String) -> [LinkerSetting] {
+    guard staticPlugins else { return [] }
+    return [
+        .unsafeFlags([
+            "-static-stdlib",
+            "-Xlinker", "-soname=lib\(product).so",
+            "-Xlinker", "--version-script=\(root)/PluginABI/exports.map",
+            "-Xlinker", "--gc-sections",
+            "-Xlinker", "-z", "-Xlinker", "defs",
+        ])
+    ]
+}
+
+/// The plugins shipped with mcpg: (kind folder, config name, Swift module, extra dependencies).
+let plugins: [(kind: String, name: String, module: String, deps: [Target.Dependency])] = [
+    ("identity", "apikey", "APIKeyPlugin", ["CSodium"]),
+    ("identity", "anonymous", "AnonymousPlugin", []),
+    ("policy", "rules", "RulesPlugin", []),
+    ("transform", "redact", "RedactPlugin", []),
+    ("backend", "mock", "MockPlugin", []),
+    ("sink", "jsonl", "JSONLPlugin", []),
+]
+
+/// Deliberately broken plugins the loader tests must refuse (Tests/Fixtures/Plugins/<name>).
+let fixturePlugins: [(name: String, module: String, deps: [Target.Dependency])] = [
+    ("fixture_noentry", "FixtureNoEntry", []),
+    ("fixture_wrongabi", "FixtureWrongABI", ["CMCPGPlugin"]),
+    ("fixture_createfails", "FixtureCreateFails", ["PluginKit"]),
+    ("fixture_misbehave", "FixtureMisbehave", ["CMCPGPlugin"]),
+]
+
+let swiftSettings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+var products: [Product] = [
+    .executable(name: "mcpg", targets: ["mcpg"]),
+    .library(name: "PluginKit", targets: ["PluginKit"]),
+]
+var targets: [Target] = [
+    // The one C header every plugin and the kernel share.
+    .target(
+        name: "CMCPGPlugin",
+        path: "PluginABI",
+        exclude: ["PluginKit", "exports.map"],
+        sources: ["abi.c"],
+        publicHeadersPath: "include"
+    ),
+    .systemLibrary(
+        name: "CSodium", path: "Kernel/CSodium", pkgConfig: "libsodium",
+        providers: [.apt(["libsodium-dev"])]),
+    .systemLibrary(
+        name: "CYAML", path: "Kernel/CYAML", pkgConfig: "yaml-0.1",
+        providers: [.apt(["libyaml-dev"])]),
+
+    .target(name: "MCPGJSON", path: "Kernel/JSON", swiftSettings: swiftSettings),
+    .target(
+        name: "PluginKit", dependencies: ["CMCPGPlugin", "MCPGJSON"], path: "PluginABI/PluginKit",
+        swiftSettings: swiftSettings),
+
+    .target(name: "MCPGFrames", dependencies: ["MCPGJSON"], path: "Kernel/Frames", swiftSettings: swiftSettings),
+    .target(
+        name: "MCPGConfig", dependencies: ["MCPGJSON", "CYAML"], path: "Kernel/Config",
+        swiftSettings: swiftSettings),
+    .target(
+        name: "MCPGLoader",
+        dependencies: ["CMCPGPlugin", "CSodium", "MCPGJSON", .product(name: "Logging", package: "swift-log")],
+        path: "Kernel/Loader", swiftSettings: swiftSettings),
+    .target(
+        name: "MCPGAudit", dependencies: ["CSodium", "MCPGJSON", "MCPGLoader"], path: "Kernel/Audit",
+        swiftSettings: swiftSettings),
+    .target(
+        name: "MCPGRouter",
+        dependencies: [
+            "MCPGFrames", "MCPGConfig", "MCPGLoader", "MCPGAudit", "CMCPGPlugin",
+            .product(name: "Logging", package: "swift-log"),
+        ],
+        path: "Kernel/Router", swiftSettings: swiftSettings),
+    .target(
+        name: "MCPGTransport",
+        dependencies: [
+            "MCPGRouter", "MCPGFrames",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        path: "Kernel/Transport", swiftSettings: swiftSettings),
+    .executableTarget(
+        name: "mcpg",
+        dependencies: [
+            "MCPGTransport", "MCPGRouter", "MCPGConfig", "MCPGLoader", "MCPGAudit", "MCPGFrames", "MCPGJSON",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ],
+        path: "Tools/mcpg", swiftSettings: swiftSettings),
+
+    .testTarget(name: "MCPGJSONTests", dependencies: ["MCPGJSON"], swiftSettings: swiftSettings),
+    .testTarget(name: "MCPGFramesTests", dependencies: ["MCPGFrames"], swiftSettings: swiftSettings),
+    .testTarget(name: "MCPGConfigTests", dependencies: ["MCPGConfig"], swiftSettings: swiftSettings),
+    .testTarget(name: "MCPGLoaderTests", dependencies: ["MCPGLoader"], swiftSettings: swiftSettings),
+    .testTarget(name: "MCPGAuditTests", dependencies: ["MCPGAudit"], swiftSettings: swiftSettings),
+    .testTarget(name: "MCPGRouterTests", dependencies: ["MCPGRouter"], swiftSettings: swiftSettings),
+]
+
+for p in plugins {
+    products.append(.library(name: p.name, type: .dynamic, targets: [p.module]))
+    targets.append(
+        .target(
+            name: p.module, dependencies: ["PluginKit"] + p.deps, path: "Plugins/\(p.kind)/\(p.name)",
+            swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings(p.name)))
+}
+for f in fixturePlugins {
+    products.append(.library(name: f.name, type: .dynamic, targets: [f.module]))
+    targets.append(
+        .target(
+            name: f.module, dependencies: f.deps, path: "Tests/Fixtures/Plugins/\(f.name)",
+            swiftSettings: swiftSettings,
+            linkerSettings: f.name == "fixture_noentry" ? [] : pluginLinkerSettings(f.name)))
+}
+
+let package = Package(
+    name: "mcpg",
+    platforms: [.macOS(.v15)],
+    products: products,
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: targets
+)

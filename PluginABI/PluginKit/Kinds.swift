@@ -1,0 +1,289 @@
+import MCPGJSON
+
+// MARK: - Shared payload types
+
+/// Who is calling: the result of the identity chain, handed to policy, transforms and backends.
+public struct Principal: Sendable, Equatable {
+    public var id: String
+    public var groups: [String]
+    public var tenant: String?
+    /// Free-form claims an identity plugin wants policies to see.
+    public var attributes: JSONObject
+
+    public init(id: String, groups: [String] = [], tenant: String? = nil, attributes: JSONObject = [:]) {
+        self.id = id
+        self.groups = groups
+        self.tenant = tenant
+        self.attributes = attributes
+    }
+
+    public init(json: JSON) throws {
+        guard let id = json["id"]?.stringValue else { throw PluginError.badRequest("principal.id must be a string") }
+        self.id = id
+        groups = json["groups"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        tenant = json["tenant"]?.stringValue
+        attributes = json["attributes"]?.objectValue ?? [:]
+    }
+
+    public var json: JSON {
+        var o: JSONObject = ["id": .string(id), "groups": .array(groups.map { .string($0) })]
+        if let tenant { o["tenant"] = .string(tenant) }
+        if !attributes.isEmpty { o["attributes"] = .object(attributes) }
+        return .object(o)
+    }
+}
+
+// MARK: - Identity
+
+/// The `authenticate` request: what the front knows about the caller.
+public struct AuthenticateRequest: Sendable {
+    /// "http" or "stdio".
+    public var transport: String
+    /// The peer's address ("127.0.0.1:53122", or "stdio").
+    public var peerAddress: String
+    /// True when the peer is on a loopback address (or stdio, which is local by construction).
+    public var peerIsLoopback: Bool
+    /// HTTP request headers, names lowercased. Empty on stdio.
+    public var headers: [String: String]
+
+    public init(transport: String, peerAddress: String, peerIsLoopback: Bool, headers: [String: String]) {
+        self.transport = transport
+        self.peerAddress = peerAddress
+        self.peerIsLoopback = peerIsLoopback
+        self.headers = headers
+    }
+
+    public init(json: JSON) {
+        transport = json["transport"]?.stringValue ?? ""
+        peerAddress = json["peer"]?["address"]?.stringValue ?? ""
+        peerIsLoopback = json["peer"]?["loopback"]?.boolValue ?? false
+        var h: [String: String] = [:]
+        for m in json["headers"]?.objectValue ?? [:] { if let v = m.value.stringValue { h[m.key] = v } }
+        headers = h
+    }
+}
+
+/// An identity plugin's answer: authenticated (chain stops), abstain (next plugin), reject (chain stops, 401).
+public enum AuthenticateResult: Sendable, Equatable {
+    case authenticated(Principal, reason: String)
+    case abstain(reason: String)
+    case reject(reason: String)
+
+    public var json: JSON {
+        switch self {
+        case .authenticated(let p, let reason):
+            return ["result": "authenticated", "principal": p.json, "reason": .string(reason)]
+        case .abstain(let reason): return ["result": "abstain", "reason": .string(reason)]
+        case .reject(let reason): return ["result": "reject", "reason": .string(reason)]
+        }
+    }
+}
+
+/// Resolves who is calling. Op: `authenticate`.
+public protocol IdentityPlugin: Plugin {
+    func authenticate(_ request: AuthenticateRequest) async throws -> AuthenticateResult
+}
+
+extension IdentityPlugin {
+    public static var kind: PluginKind { .identity }
+    public func handle(op: String, request: JSON, context: CallContext) async throws -> JSON {
+        guard op == "authenticate" else { throw PluginError(code: -32601, "identity plugins have no op \(op)") }
+        return try await authenticate(AuthenticateRequest(json: request)).json
+    }
+}
+
+// MARK: - Policy
+
+/// The thing a decision is about.
+public struct Resource: Sendable, Equatable {
+    /// "tool" (prompts and resources come later).
+    public var type: String
+    public var name: String
+    /// The backend name from config that serves it.
+    public var backend: String
+
+    public init(type: String, name: String, backend: String) {
+        self.type = type
+        self.name = name
+        self.backend = backend
+    }
+
+    public init(json: JSON) throws {
+        guard let name = json["name"]?.stringValue else { throw PluginError.badRequest("resource.name must be a string") }
+        self.name = name
+        type = json["type"]?.stringValue ?? "tool"
+        backend = json["backend"]?.stringValue ?? ""
+    }
+}
+
+/// One question to a policy: may the principal do `action` on `resource`?
+public struct PolicyQuery: Sendable, Equatable {
+    /// MCP method, e.g. "tools/call" or "tools/list".
+    public var action: String
+    public var resource: Resource
+}
+
+/// The `authorize` request: one principal, one context, a batch of queries (a list filter asks for many).
+public struct AuthorizeRequest: Sendable {
+    public var principal: Principal
+    public var queries: [PolicyQuery]
+    /// Request facts: `transport`, `peer`, `arguments` (for tools/call), `time`.
+    public var context: JSONObject
+
+    public init(principal: Principal, queries: [PolicyQuery], context: JSONObject = [:]) {
+        self.principal = principal
+        self.queries = queries
+        self.context = context
+    }
+
+    public init(json: JSON) throws {
+        principal = try Principal(json: json["principal"] ?? .null)
+        guard let qs = json["queries"]?.arrayValue else { throw PluginError.badRequest("queries must be an array") }
+        queries = try qs.map { q in
+            guard let action = q["action"]?.stringValue else { throw PluginError.badRequest("query.action must be a string") }
+            return PolicyQuery(action: action, resource: try Resource(json: q["resource"] ?? .null))
+        }
+        context = json["context"]?.objectValue ?? [:]
+    }
+}
+
+/// A policy's answer to one query, with the rule ids that decided it (they go into the audit record).
+public struct Decision: Sendable, Equatable {
+    public enum Effect: String, Sendable { case allow, deny, abstain }
+    public var effect: Effect
+    public var reasons: [String]
+
+    public init(_ effect: Effect, reasons: [String] = []) {
+        self.effect = effect
+        self.reasons = reasons
+    }
+
+    public var json: JSON { ["effect": .string(effect.rawValue), "reasons": .array(reasons.map { .string($0) })] }
+}
+
+/// Decides whether calls are allowed. Op: `authorize`; must return one decision per query, in order.
+public protocol PolicyPlugin: Plugin {
+    func authorize(_ request: AuthorizeRequest) async throws -> [Decision]
+}
+
+extension PolicyPlugin {
+    public static var kind: PluginKind { .policy }
+    public func handle(op: String, request: JSON, context: CallContext) async throws -> JSON {
+        guard op == "authorize" else { throw PluginError(code: -32601, "policy plugins have no op \(op)") }
+        let req = try AuthorizeRequest(json: request)
+        let decisions = try await authorize(req)
+        guard decisions.count == req.queries.count else {
+            throw PluginError("policy returned \(decisions.count) decisions for \(req.queries.count) queries")
+        }
+        return ["decisions": .array(decisions.map(\.json))]
+    }
+}
+
+// MARK: - Transform
+
+/// The call a transform sees.
+public struct ToolInvocation: Sendable {
+    public var tool: String
+    public var backend: String
+    public var principal: Principal?
+
+    public init(tool: String, backend: String, principal: Principal? = nil) {
+        self.tool = tool
+        self.backend = backend
+        self.principal = principal
+    }
+
+    init(json: JSON) throws {
+        guard let tool = json["tool"]?.stringValue else { throw PluginError.badRequest("tool must be a string") }
+        self.tool = tool
+        backend = json["backend"]?.stringValue ?? ""
+        principal = try json["principal"].map { try Principal(json: $0) }
+    }
+}
+
+/// Rewrites tool arguments before the backend (op `request`) and results after it (op `response`).
+/// Both default to returning their input unchanged.
+public protocol TransformPlugin: Plugin {
+    func transformArguments(_ arguments: JSON, for call: ToolInvocation) async throws -> JSON
+    func transformResult(_ result: JSON, for call: ToolInvocation) async throws -> JSON
+}
+
+extension TransformPlugin {
+    public static var kind: PluginKind { .transform }
+    public func transformArguments(_ arguments: JSON, for call: ToolInvocation) async throws -> JSON { arguments }
+    public func transformResult(_ result: JSON, for call: ToolInvocation) async throws -> JSON { result }
+
+    public func handle(op: String, request: JSON, context: CallContext) async throws -> JSON {
+        let call = try ToolInvocation(json: request)
+        switch op {
+        case "request":
+            return ["arguments": try await transformArguments(request["arguments"] ?? .object([:]), for: call)]
+        case "response":
+            return ["result": try await transformResult(request["result"] ?? .object([:]), for: call)]
+        default:
+            throw PluginError(code: -32601, "transform plugins have no op \(op)")
+        }
+    }
+}
+
+// MARK: - Backend
+
+/// A tools/call as a backend receives it.
+public struct ToolCall: Sendable {
+    public var name: String
+    public var arguments: JSONObject
+    /// The request's `_meta` (e.g. `progressToken`), passed through untouched.
+    public var meta: JSONObject?
+    public var principal: Principal?
+
+    public init(name: String, arguments: JSONObject = [:], meta: JSONObject? = nil, principal: Principal? = nil) {
+        self.name = name
+        self.arguments = arguments
+        self.meta = meta
+        self.principal = principal
+    }
+
+    init(json: JSON) throws {
+        guard let name = json["name"]?.stringValue else { throw PluginError.badRequest("name must be a string") }
+        self.name = name
+        arguments = json["arguments"]?.objectValue ?? [:]
+        meta = json["_meta"]?.objectValue
+        principal = try json["principal"].map { try Principal(json: $0) }
+    }
+}
+
+/// Serves tools. Ops: `list_tools` → `{"tools": [Tool]}`, `call_tool` → a `CallToolResult` object.
+/// A tool's own failure is a result with `isError: true`, not a thrown error; throw for unknown tools or when
+/// the backend itself is unavailable.
+public protocol BackendPlugin: Plugin {
+    /// MCP `Tool` objects (name, description, inputSchema, optional outputSchema/annotations).
+    func listTools() async throws -> [JSON]
+    func callTool(_ call: ToolCall, context: CallContext) async throws -> JSON
+}
+
+extension BackendPlugin {
+    public static var kind: PluginKind { .backend }
+    public func handle(op: String, request: JSON, context: CallContext) async throws -> JSON {
+        switch op {
+        case "list_tools": return ["tools": .array(try await listTools())]
+        case "call_tool": return try await callTool(try ToolCall(json: request), context: context)
+        default: throw PluginError(code: -32601, "backend plugins have no op \(op)")
+        }
+    }
+}
+
+// MARK: - Sink
+
+/// Receives every audit event after it is in the ledger. Op: `event` (payload: the ledger record).
+public protocol SinkPlugin: Plugin {
+    func write(_ event: JSON) async throws
+}
+
+extension SinkPlugin {
+    public static var kind: PluginKind { .sink }
+    public func handle(op: String, request: JSON, context: CallContext) async throws -> JSON {
+        guard op == "event" else { throw PluginError(code: -32601, "sink plugins have no op \(op)") }
+        try await write(request)
+        return .object([:])
+    }
+}
