@@ -114,6 +114,9 @@ var targets: [Target] = [
     .testTarget(name: "MCPGLoaderTests", dependencies: ["MCPGLoader"], swiftSettings: swiftSettings),
     .testTarget(name: "MCPGAuditTests", dependencies: ["MCPGAudit"], swiftSettings: swiftSettings),
     .testTarget(name: "MCPGRouterTests", dependencies: ["MCPGRouter"], swiftSettings: swiftSettings),
+    // Loads the built plugin `.so` files through the real loader (signed with a throwaway key per test run).
+    .testTarget(
+        name: "MCPGPluginTests", dependencies: ["MCPGLoader", "MCPGJSON"], swiftSettings: swiftSettings),
 ]
 
 for p in plugins {
