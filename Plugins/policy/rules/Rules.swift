@@ -1,0 +1,229 @@
+import MCPGJSON
+import PluginKit
+
+/// Allow/deny rules over principal, groups, tool name globs, backends and actions.
+///
+/// A rule matches a query when every field it has matches (absent = any). Per query: any matching deny rule
+/// denies (reasons: the ids of all matching deny rules); else any matching allow rule allows (reasons: their
+/// ids); else deny with "default deny". Rules are compiled once at `init`; per call, the principal's rules are
+/// picked once and each query only checks action, backend and tool name, so a `tools/list` filter of 10,000
+/// tools is one pass.
+struct Rules: PolicyPlugin {
+    struct Config: Decodable, Sendable {
+        struct Rule: Decodable, Sendable {
+            enum Effect: String, Decodable, Sendable { case allow, deny }
+            var id: String
+            var effect: Effect
+            var principals: [String]?
+            var groups: [String]?
+            var tools: [String]?
+            var backends: [String]?
+            var actions: [String]?
+        }
+        var rules: [Rule]
+    }
+    static let name = "rules"
+    static let version = "1.0.0"
+    static var configSchema: JSON {
+        func list(_ description: String) -> JSON {
+            ["type": "array", "minItems": 1, "items": ["type": "string"], "description": .string(description)]
+        }
+        return [
+            "type": "object", "additionalProperties": false, "required": ["rules"],
+            "properties": [
+                "rules": [
+                    "type": "array",
+                    "description":
+                        "Allow/deny rules. A matching deny wins over any allow; no matching rule denies.",
+                    "items": [
+                        "type": "object", "additionalProperties": false, "required": ["id", "effect"],
+                        "properties": [
+                            "id": [
+                                "type": "string", "minLength": 1,
+                                "description": "Rule id, unique; reported as the reason of a decision.",
+                            ],
+                            "effect": [
+                                "enum": ["allow", "deny"], "description": "What a match decides.",
+                            ],
+                            "principals": list("Principal ids the rule applies to; \"*\" for any. Absent: any."),
+                            "groups": list("Applies when the principal is in any of these groups. Absent: any."),
+                            "tools": list(
+                                "Tool name globs (`*` any run, `?` one character), e.g. \"admin.*\". Absent: any."),
+                            "backends": list("Backend names (as in config) serving the tool. Absent: any."),
+                            "actions": [
+                                "type": "array", "minItems": 1,
+                                "items": ["enum": ["tools/call", "tools/list"]],
+                                "description": "MCP methods the rule applies to. Absent: any.",
+                            ],
+                        ],
+                    ],
+                ]
+            ],
+        ]
+    }
+
+    let rules: [CompiledRule]
+
+    init(config: Config, host: Host) throws {
+        var ids: Set<String> = []
+        var rules: [CompiledRule] = []
+        for (i, r) in config.rules.enumerated() {
+            guard !r.id.isEmpty else { throw PluginError(code: -32602, "rules: rules[\(i)].id must not be empty") }
+            guard ids.insert(r.id).inserted else {
+                throw PluginError(code: -32602, "rules: duplicate rule id \"\(r.id)\" (rules[\(i)])")
+            }
+            for (field, value) in [
+                ("principals", r.principals), ("groups", r.groups), ("tools", r.tools), ("backends", r.backends),
+                ("actions", r.actions),
+            ] where value?.isEmpty == true {
+                throw PluginError(code: -32602, "rules: rule \"\(r.id)\": \(field) must not be empty (omit it for any)")
+            }
+            rules.append(CompiledRule(r))
+        }
+        self.rules = rules
+    }
+
+    func authorize(_ request: AuthorizeRequest) async throws -> [Decision] {
+        let principal = request.principal
+        let groups = Set(principal.groups)
+        let applicable = rules.filter { $0.applies(to: principal, groups: groups) }
+        var decisions: [Decision] = []
+        decisions.reserveCapacity(request.queries.count)
+        for query in request.queries {
+            var denies: [String] = []
+            var allows: [String] = []
+            for rule in applicable where rule.matches(query) {
+                if rule.effect == .deny { denies.append(rule.id) } else { allows.append(rule.id) }
+            }
+            if !denies.isEmpty {
+                decisions.append(Decision(.deny, reasons: denies))
+            } else if !allows.isEmpty {
+                decisions.append(Decision(.allow, reasons: allows))
+            } else {
+                decisions.append(Decision(.deny, reasons: ["default deny"]))
+            }
+        }
+        return decisions
+    }
+}
+
+/// A rule with its lists turned into sets and compiled globs; nil fields match anything.
+struct CompiledRule: Sendable {
+    let id: String
+    let effect: Rules.Config.Rule.Effect
+    /// nil: any principal (absent, or the list holds "*").
+    let principals: Set<String>?
+    let groups: Set<String>?
+    let tools: GlobSet?
+    let backends: Set<String>?
+    let actions: Set<String>?
+
+    init(_ r: Rules.Config.Rule) {
+        id = r.id
+        effect = r.effect
+        principals = r.principals.flatMap { $0.contains("*") ? nil : Set($0) }
+        groups = r.groups.map(Set.init)
+        tools = r.tools.map(GlobSet.init)
+        backends = r.backends.map(Set.init)
+        actions = r.actions.map(Set.init)
+    }
+
+    /// The parts that depend only on the principal, checked once per call.
+    func applies(to principal: Principal, groups held: Set<String>) -> Bool {
+        if let principals, !principals.contains(principal.id) { return false }
+        if let groups, groups.isDisjoint(with: held) { return false }
+        return true
+    }
+
+    /// The parts that depend on the query.
+    func matches(_ query: PolicyQuery) -> Bool {
+        if let actions, !actions.contains(query.action) { return false }
+        if let backends, !backends.contains(query.resource.backend) { return false }
+        if let tools, !tools.matches(query.resource.name) { return false }
+        return true
+    }
+}
+
+/// Several globs: names without wildcards go in a set, a bare `*` matches all, the rest are compiled.
+struct GlobSet: Sendable {
+    let matchesAll: Bool
+    let exact: Set<String>
+    let globs: [Glob]
+
+    init(_ patterns: [String]) {
+        var exact: Set<String> = []
+        var globs: [Glob] = []
+        var all = false
+        for p in patterns {
+            if p.utf8.allSatisfy({ $0 == UInt8(ascii: "*") }) {
+                all = true
+            } else if p.utf8.contains(where: { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") }) {
+                globs.append(Glob(p))
+            } else {
+                exact.insert(p)
+            }
+        }
+        matchesAll = all
+        self.exact = exact
+        self.globs = globs
+    }
+
+    func matches(_ name: String) -> Bool {
+        if matchesAll || exact.contains(name) { return true }
+        if globs.isEmpty { return false }
+        var n = name
+        return n.withUTF8 { text in globs.contains { $0.matches(text) } }
+    }
+}
+
+/// A glob over UTF-8: `*` matches any run (also empty), `?` exactly one character (Unicode scalar), anything
+/// else itself. Matching is iterative with a single backtrack point, so it is O(pattern × text) at worst,
+/// never exponential.
+struct Glob: Sendable {
+    let pattern: [UInt8]
+
+    init(_ pattern: String) { self.pattern = Array(pattern.utf8) }
+
+    func matches(_ text: UnsafeBufferPointer<UInt8>) -> Bool {
+        let star = UInt8(ascii: "*")
+        let any = UInt8(ascii: "?")
+        let m = pattern.count
+        let n = text.count
+        var p = 0
+        var t = 0
+        var starP = -1
+        var starT = 0
+        while t < n {
+            if p < m && pattern[p] == star {
+                starP = p
+                p += 1
+                starT = t
+            } else if p < m && pattern[p] == any {
+                p += 1
+                t = Self.nextScalar(text, after: t)
+            } else if p < m && pattern[p] == text[t] {
+                p += 1
+                t += 1
+            } else if starP >= 0 {
+                // Let the last `*` swallow one more character and retry the rest of the pattern from there.
+                p = starP + 1
+                starT = Self.nextScalar(text, after: starT)
+                t = starT
+            } else {
+                return false
+            }
+        }
+        while p < m && pattern[p] == star { p += 1 }
+        return p == m
+    }
+
+    /// The index after the scalar starting at `i` (skips UTF-8 continuation bytes).
+    private static func nextScalar(_ text: UnsafeBufferPointer<UInt8>, after i: Int) -> Int {
+        var j = i + 1
+        while j < text.count && text[j] & 0xC0 == 0x80 { j += 1 }
+        return j
+    }
+}
+
+@_cdecl("mcpg_plugin_v1")
+public func mcpgPluginV1() -> UnsafeRawPointer { PluginExport.descriptor(for: Rules.self) }
