@@ -83,8 +83,7 @@ var targets: [Target] = [
     .target(
         name: "MCPGRouter",
         dependencies: [
-            "MCPGFrames", "MCPGConfig", "MCPGLoader", "MCPGAudit", "CMCPGPlugin",
-            .product(name: "Logging", package: "swift-log"),
+            "MCPGFrames", "MCPGJSON", "CSodium", .product(name: "Logging", package: "swift-log"),
         ],
         path: "Kernel/Router", swiftSettings: swiftSettings),
     .target(

@@ -1,0 +1,136 @@
+import Logging
+import MCPGFrames
+import MCPGJSON
+
+/// `_meta` key carrying the correlation id on every answer, so a call can be matched to its audit record.
+public let correlationMetaKey = "dev.mcpg/correlationId"
+
+extension Gateway {
+    /// tools/call: policy → request transforms → backend → response transforms → durable audit record → answer.
+    func callTool(id: RequestID, params: JSON?, identity: Identity, caller: Caller, session: Session,
+                  emit: (@Sendable (JSON) -> Bool)?) async -> Reply {
+        let start = ContinuousClock.now
+        let cid = RandomID.correlation()
+        guard let name = params?["name"]?.stringValue else {
+            return .frame(.errorResponse(id: id, error: .invalidParams("tools/call needs params.name (a string)")))
+        }
+        var arguments = params?["arguments"] ?? .object([:])
+        guard case .object = arguments else {
+            return .frame(.errorResponse(id: id, error: .invalidParams("params.arguments must be an object")))
+        }
+        let entry = catalog.tool(named: name)
+        let backendName = entry?.backend ?? ""
+
+        var event: JSONObject = [
+            "id": .string(cid), "type": "tools/call", "session": .string(session.id),
+            "transport": .string(caller.transport), "peer": .string(caller.peer),
+            "principal": identity.principal.json, "identity": identity.auditJSON,
+            "tool": .string(name), "backend": .string(backendName),
+        ]
+
+        // Policy first, also for names no backend serves, so a denied caller cannot probe which tools exist.
+        var context = baseContext(caller, session)
+        context["arguments"] = arguments
+        let verdict = await authorize(identity.principal, [("tools/call", name, backendName)], context: context)[0]
+        event["decision"] = [
+            "effect": .string(verdict.allow ? "allow" : "deny"), "reasons": .array(verdict.reasons.map { .string($0) }),
+        ]
+
+        func finish(_ outcome: JSON, _ reply: Frame) async -> Reply {
+            event["outcome"] = outcome
+            event["latency_us"] = .int(Int64((ContinuousClock.now - start) / .microseconds(1)))
+            do {
+                try await audit.record(.object(event))
+            } catch {
+                // No durable record, no answer: the client must not get a result nobody can prove.
+                logger.critical("audit ledger write failed", metadata: ["mcpg.error.id": "\(cid)", "mcpg.error": "\(error)"])
+                return .frame(.errorResponse(id: id, error: RPCError.unavailable.withCorrelation(cid)))
+            }
+            return .frame(reply)
+        }
+        func failed(_ e: RPCError, detail: String) async -> Reply {
+            await finish(["status": "error", "code": .int(Int64(e.code)), "message": .string(detail)],
+                         .errorResponse(id: id, error: e.withCorrelation(cid)))
+        }
+
+        guard verdict.allow else { return await failed(.forbidden, detail: "denied by policy") }
+        guard let entry, let backend = backends[entry.backend] else {
+            return await failed(.invalidParams("Unknown tool: \(name)"), detail: "unknown tool")
+        }
+
+        let principalJSON = identity.principal.json
+        for t in transforms {
+            let r = await t.caller.call(
+                op: "request",
+                request: ["tool": .string(name), "backend": .string(backendName), "principal": principalJSON, "arguments": arguments],
+                timeout: settings.callTimeout, emit: nil)
+            switch r {
+            case .success(let a) where a["arguments"]?.objectValue != nil:
+                arguments = a["arguments"]!
+            case .success:
+                return await failed(.pluginFailure(), detail: "\(t.label): request transform answered without arguments")
+            case .failure(let f):
+                if case .cancelled = f.kind { return .none }
+                return await failed(.pluginFailure(), detail: "\(t.label): \(f.summary)")
+            }
+        }
+
+        var call: JSONObject = ["name": .string(name), "arguments": arguments, "principal": principalJSON]
+        if let meta = params?["_meta"] { call["_meta"] = meta }
+        let forward: (@Sendable (JSON) -> Bool)? = emit.map { emit in
+            { @Sendable message in
+                // Plugins may send notifications only; a request would need routing of its answer.
+                guard message["method"]?.stringValue != nil, message["id"] == nil else { return false }
+                return emit(message)
+            }
+        }
+        var result: JSON
+        switch await backend.caller.call(op: "call_tool", request: .object(call), timeout: settings.callTimeout, emit: forward) {
+        case .success(let r):
+            guard case .object = r else {
+                return await failed(.pluginFailure(), detail: "\(backend.label): result is not an object")
+            }
+            result = r
+        case .failure(let f):
+            switch f.kind {
+            case .cancelled:
+                event["outcome"] = ["status": "cancelled"]
+                event["latency_us"] = .int(Int64((ContinuousClock.now - start) / .microseconds(1)))
+                do { try await audit.record(.object(event)) } catch {
+                    logger.critical("audit ledger write failed", metadata: ["mcpg.error.id": "\(cid)", "mcpg.error": "\(error)"])
+                }
+                return .none
+            case .timeout:
+                return await failed(.backendUnavailable("Backend did not answer in time"), detail: "\(backend.label): timed out")
+            case .plugin(let code, let message) where code == -32602:
+                return await failed(.invalidParams(message), detail: "\(backend.label): \(message)")
+            case .plugin, .malformed:
+                return await failed(.backendUnavailable(), detail: "\(backend.label): \(f.summary)")
+            }
+        }
+
+        for t in transforms {
+            let r = await t.caller.call(
+                op: "response",
+                request: ["tool": .string(name), "backend": .string(backendName), "principal": principalJSON, "result": result],
+                timeout: settings.callTimeout, emit: nil)
+            switch r {
+            case .success(let a) where a["result"]?.objectValue != nil:
+                result = a["result"]!
+            case .success:
+                return await failed(.pluginFailure(), detail: "\(t.label): response transform answered without a result")
+            case .failure(let f):
+                return await failed(.pluginFailure(), detail: "\(t.label): \(f.summary)")
+            }
+        }
+
+        if case .object(var o) = result {
+            var meta = o["_meta"]?.objectValue ?? [:]
+            meta[correlationMetaKey] = .string(cid)
+            o["_meta"] = .object(meta)
+            result = .object(o)
+        }
+        let isError = result["isError"]?.boolValue == true
+        return await finish(["status": .string(isError ? "tool_error" : "ok")], .response(id: id, result: result))
+    }
+}

@@ -1,0 +1,140 @@
+import MCPGFrames
+import MCPGJSON
+import Synchronization
+
+/// Protocol versions the front speaks, newest first (LIFE-3).
+public let supportedProtocolVersions = ["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"]
+
+/// One client session: created by `initialize`, bound to the principal that created it (SEC-3), ended by
+/// DELETE, by idle expiry, or by the end of the stdio stream.
+public final class Session: Sendable {
+    public let id: String
+    /// The principal id that initialized the session; requests from anyone else do not see it.
+    public let owner: String
+    public let protocolVersion: String
+    public let clientInfo: JSON
+    public let clientCapabilities: JSON
+
+    struct State {
+        var initialized = false
+        var lastSeen: ContinuousClock.Instant
+        var inflight: [RequestID: Task<Void, Never>] = [:]
+        var closed = false
+    }
+    let state: Mutex<State>
+
+    init(id: String, owner: String, protocolVersion: String, clientInfo: JSON, clientCapabilities: JSON) {
+        self.id = id
+        self.owner = owner
+        self.protocolVersion = protocolVersion
+        self.clientInfo = clientInfo
+        self.clientCapabilities = clientCapabilities
+        state = Mutex(State(lastSeen: .now))
+    }
+
+    public var isInitialized: Bool { state.withLock { $0.initialized } }
+    func markInitialized() { state.withLock { $0.initialized = true } }
+    func touch() { state.withLock { $0.lastSeen = .now } }
+
+    /// Registers the task serving request `id` so `notifications/cancelled` can reach it.
+    /// Returns false when the id is already in flight (BASE-2: ids are not reused within a session).
+    func track(_ id: RequestID, _ task: Task<Void, Never>) -> Bool {
+        state.withLock { s in
+            if s.inflight[id] != nil { return false }
+            s.inflight[id] = task
+            return true
+        }
+    }
+
+    func untrack(_ id: RequestID) { _ = state.withLock { $0.inflight.removeValue(forKey: id) } }
+
+    /// Cancels the request with this id if it is in flight (CANC-1); unknown ids are ignored.
+    @discardableResult
+    func cancel(_ id: RequestID) -> Bool {
+        guard let t = state.withLock({ $0.inflight[id] }) else { return false }
+        t.cancel()
+        return true
+    }
+
+    /// Ends the session: cancels everything in flight.
+    public func close() {
+        let tasks = state.withLock { s -> [Task<Void, Never>] in
+            s.closed = true
+            return Array(s.inflight.values)
+        }
+        for t in tasks { t.cancel() }
+    }
+
+    public var isClosed: Bool { state.withLock { $0.closed } }
+}
+
+/// The live sessions of the HTTP front. Short critical sections only; never awaits under the lock.
+public final class SessionTable: Sendable {
+    let sessions = Mutex<[String: Session]>([:])
+    let idleTimeout: Duration
+
+    public init(idleTimeout: Duration) { self.idleTimeout = idleTimeout }
+
+    public func insert(_ s: Session) { sessions.withLock { $0[s.id] = s } }
+
+    /// The session with this id if it exists and belongs to `principal`; touches it.
+    public func lookup(_ id: String, principal: String) -> Session? {
+        guard let s = sessions.withLock({ $0[id] }), s.owner == principal, !s.isClosed else { return nil }
+        s.touch()
+        return s
+    }
+
+    /// Ends a session (DELETE). Returns false when no such session belongs to `principal`.
+    public func remove(_ id: String, principal: String) -> Bool {
+        let s = sessions.withLock { t -> Session? in
+            guard let s = t[id], s.owner == principal else { return nil }
+            return t.removeValue(forKey: id)
+        }
+        s?.close()
+        return s != nil
+    }
+
+    /// Ends sessions idle longer than the timeout; returns how many.
+    @discardableResult
+    public func sweep(now: ContinuousClock.Instant = .now) -> Int {
+        let expired = sessions.withLock { t -> [Session] in
+            let old = t.values.filter { s in s.state.withLock { now - $0.lastSeen > idleTimeout && $0.inflight.isEmpty } }
+            for s in old { t.removeValue(forKey: s.id) }
+            return old
+        }
+        for s in expired { s.close() }
+        return expired.count
+    }
+
+    public var count: Int { sessions.withLock { $0.count } }
+
+    /// Ends every session (shutdown).
+    public func closeAll() {
+        let all = sessions.withLock { t -> [Session] in
+            defer { t.removeAll() }
+            return Array(t.values)
+        }
+        for s in all { s.close() }
+    }
+}
+
+/// Random identifiers from the system CSPRNG (getrandom on Linux).
+enum RandomID {
+    static func hex(bytes: Int) -> String {
+        var g = SystemRandomNumberGenerator()
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes * 2)
+        for _ in 0..<bytes {
+            let b = UInt8.random(in: 0...255, using: &g)
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A session id: 128 bits, visible ASCII (HTTP-12).
+    static func session() -> String { hex(bytes: 16) }
+    /// A short correlation id shared by the client's answer, the log and the audit record.
+    static func correlation() -> String { hex(bytes: 8) }
+}

@@ -1,0 +1,489 @@
+import Logging
+import MCPGFrames
+import MCPGJSON
+import MCPGRouter
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// Settings of the Streamable HTTP front.
+public struct HTTPFrontConfig: Sendable {
+    public var host: String
+    public var port: Int
+    public var path: String
+    /// Origins allowed besides loopback ones (HTTP-2).
+    public var allowedOrigins: Set<String>
+    public var maxBodyBytes: Int
+    /// How often the GET stream sends an SSE comment to keep intermediaries from closing it.
+    public var keepAlive: TimeAmount
+
+    public init(host: String, port: Int, path: String, allowedOrigins: Set<String>, maxBodyBytes: Int,
+                keepAlive: TimeAmount = .seconds(15)) {
+        self.host = host
+        self.port = port
+        self.path = path
+        self.allowedOrigins = allowedOrigins
+        self.maxBodyBytes = maxBodyBytes
+        self.keepAlive = keepAlive
+    }
+}
+
+/// MCP over Streamable HTTP (HTTP-1…HTTP-15) on SwiftNIO: POST with a JSON or SSE answer, GET stream, DELETE,
+/// `Mcp-Session-Id`, `MCP-Protocol-Version`, `Origin` checks, body limit. Plugin work never runs on an event
+/// loop: each request is served by a Task and its answer hops back to the channel's loop.
+public final class HTTPFront: Service {
+    let gateway: Gateway
+    let config: HTTPFrontConfig
+    let group: MultiThreadedEventLoopGroup
+    let logger: Logger
+    let bound = Mutex<SocketAddress?>(nil)
+    let onListening: (@Sendable (SocketAddress) -> Void)?
+
+    public init(gateway: Gateway, config: HTTPFrontConfig, group: MultiThreadedEventLoopGroup, logger: Logger,
+                onListening: (@Sendable (SocketAddress) -> Void)? = nil) {
+        self.gateway = gateway
+        self.config = config
+        self.group = group
+        self.logger = logger
+        self.onListening = onListening
+    }
+
+    /// The address the server is bound to, once listening.
+    public var localAddress: SocketAddress? { bound.withLock { $0 } }
+
+    public func run() async throws {
+        let gateway = self.gateway
+        let config = self.config
+        let logger = self.logger
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(
+                        MCPHTTPHandler(gateway: gateway, config: config, logger: logger))
+                }
+            }
+            .bind(host: config.host, port: config.port)
+            .get()
+        if let addr = channel.localAddress {
+            bound.withLock { $0 = addr }
+            logger.info("listening", metadata: ["mcpg.http.address": "\(addr)", "mcpg.http.path": "\(config.path)"])
+            onListening?(addr)
+        }
+        try await withGracefulShutdownHandler {
+            try await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+    }
+}
+
+/// Headers the front reads, lowercased once per request.
+struct RequestHeaders {
+    var all: [String: String] = [:]
+    init(_ h: HTTPHeaders) {
+        for (name, value) in h {
+            let k = name.lowercased()
+            if let old = all[k] { all[k] = old + ", " + value } else { all[k] = value }
+        }
+    }
+    subscript(_ name: String) -> String? { all[name] }
+}
+
+final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let gateway: Gateway
+    let config: HTTPFrontConfig
+    let logger: Logger
+
+    var head: HTTPRequestHead?
+    var body: ByteBuffer?
+    var tooLarge = false
+    /// The answer being streamed as SSE for the current request, if any.
+    var stream: ResponseStream?
+
+    init(gateway: Gateway, config: HTTPFrontConfig, logger: Logger) {
+        self.gateway = gateway
+        self.config = config
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            body = nil
+            tooLarge = false
+            if let len = h.headers.first(name: "content-length").flatMap(Int.init), len > config.maxBodyBytes {
+                tooLarge = true
+            }
+        case .body(var chunk):
+            guard !tooLarge else { return }
+            if (body?.readableBytes ?? 0) + chunk.readableBytes > config.maxBodyBytes {
+                tooLarge = true
+                body = nil
+                return
+            }
+            if body == nil { body = chunk } else { body!.writeBuffer(&chunk) }
+        case .end:
+            guard let h = head else { return }
+            head = nil
+            let b = body
+            body = nil
+            route(context: context, head: h, body: b)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        stream?.closed = true
+        context.fireChannelInactive()
+    }
+
+    // MARK: - Plain responses
+
+    func respond(context: ChannelHandlerContext, status: HTTPResponseStatus, headers extra: [(String, String)] = [],
+                 json: JSON? = nil, keepAlive: Bool = true) {
+        var headers = HTTPHeaders()
+        var buffer: ByteBuffer?
+        if let json {
+            let bytes = json.serialized()
+            var buf = context.channel.allocator.buffer(capacity: bytes.count)
+            buf.writeBytes(bytes)
+            buffer = buf
+            headers.add(name: "content-type", value: "application/json")
+        }
+        headers.add(name: "content-length", value: String(buffer?.readableBytes ?? 0))
+        for (k, v) in extra { headers.add(name: k, value: v) }
+        if !keepAlive { headers.add(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
+        if let buffer { context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil) }
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive { done.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) } }
+    }
+
+    /// An HTTP error whose body is a JSON-RPC error without id (HTTP-2, HTTP-4).
+    func reject(context: ChannelHandlerContext, _ status: HTTPResponseStatus, code: Int, _ message: String,
+                headers: [(String, String)] = [], keepAlive: Bool = true) {
+        let frame = Frame.errorResponse(id: nil, error: RPCError(code: code, message: message))
+        respond(context: context, status: status, headers: headers, json: frame.json, keepAlive: keepAlive)
+    }
+
+    // MARK: - Routing
+
+    func route(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer?) {
+        let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        guard path == config.path else {
+            reject(context: context, .notFound, code: -32600, "Not found: the MCP endpoint is \(config.path)")
+            return
+        }
+        let headers = RequestHeaders(head.headers)
+        if let origin = headers["origin"], !originAllowed(origin) {
+            reject(context: context, .forbidden, code: -32600, "Origin not allowed")
+            return
+        }
+        if tooLarge {
+            reject(context: context, .payloadTooLarge, code: -32600,
+                   "Request body exceeds \(config.maxBodyBytes) bytes", keepAlive: false)
+            return
+        }
+        switch head.method {
+        case .POST: post(context: context, headers: headers, body: body)
+        case .GET: get(context: context, headers: headers)
+        case .DELETE: delete(context: context, headers: headers)
+        default:
+            reject(context: context, .methodNotAllowed, code: -32600, "Method not allowed",
+                   headers: [("allow", "GET, POST, DELETE")])
+        }
+    }
+
+    func originAllowed(_ origin: String) -> Bool {
+        if config.allowedOrigins.contains(origin) { return true }
+        // Loopback origins are same-machine pages; anything else must be listed (DNS rebinding, HTTP-2).
+        for prefix in ["http://localhost", "http://127.0.0.1", "http://[::1]", "https://localhost", "https://127.0.0.1", "https://[::1]"] {
+            if origin == prefix || origin.hasPrefix(prefix + ":") { return true }
+        }
+        return false
+    }
+
+    func caller(context: ChannelHandlerContext, headers: RequestHeaders) -> Caller {
+        let remote = context.channel.remoteAddress
+        return Caller(transport: "http", peer: remote.map(Self.describe) ?? "unknown",
+                      peerIsLoopback: remote.map(Self.isLoopback) ?? false, headers: headers.all)
+    }
+
+    static func describe(_ a: SocketAddress) -> String {
+        switch a {
+        case .v4: return "\(a.ipAddress ?? "?"):\(a.port ?? 0)"
+        case .v6: return "[\(a.ipAddress ?? "?")]:\(a.port ?? 0)"
+        default: return "unix"
+        }
+    }
+
+    static func isLoopback(_ a: SocketAddress) -> Bool {
+        switch a {
+        case .v4: return a.ipAddress?.hasPrefix("127.") ?? false
+        case .v6:
+            guard let ip = a.ipAddress else { return false }
+            return ip == "::1" || ip.hasPrefix("::ffff:127.")
+        default: return false
+        }
+    }
+
+    /// 401 with a Bearer challenge (the apikey plugin reads `Authorization: Bearer`).
+    func unauthorized(context: ChannelHandlerContext, _ f: AuthenticationFailure) {
+        let frame = Frame.errorResponse(id: nil, error: RPCError.unauthenticated.withCorrelation(f.correlationID))
+        respond(context: context, status: .unauthorized,
+                headers: [("www-authenticate", "Bearer realm=\"mcpg\"")], json: frame.json)
+    }
+
+    /// Runs `work` off the event loop and hands its result back on the loop.
+    func offLoop<T: Sendable>(context: ChannelHandlerContext, _ work: @escaping @Sendable () async -> T,
+                              then: @escaping (ChannelHandlerContext, T) -> Void) {
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        let thenBound = NIOLoopBound(then, eventLoop: loop)
+        Task {
+            let result = await work()
+            loop.execute {
+                let (_, ctx) = bound.value
+                thenBound.value(ctx, result)
+            }
+        }
+    }
+
+    // MARK: - POST
+
+    func post(context: ChannelHandlerContext, headers: RequestHeaders, body: ByteBuffer?) {
+        let contentType = headers["content-type"]?.lowercased() ?? ""
+        guard contentType.hasPrefix("application/json") else {
+            reject(context: context, .unsupportedMediaType, code: -32600, "Content-Type must be application/json")
+            return
+        }
+        let accept = headers["accept"]?.lowercased() ?? "*/*"
+        let acceptsSSE = accept.contains("text/event-stream") || accept.contains("*/*")
+        guard accept.contains("application/json") || acceptsSSE else {
+            reject(context: context, .notAcceptable, code: -32600,
+                   "Accept must list application/json and text/event-stream")
+            return
+        }
+        let frame: Frame
+        do throws(FrameError) {
+            frame = try Frame.parse(body.map { Array($0.readableBytesView) } ?? [])
+        } catch {
+            respond(context: context, status: .badRequest, json: error.frame.json)
+            return
+        }
+        let isInitialize = frame.method == "initialize"
+        if !isInitialize, let v = headers["mcp-protocol-version"], !supportedProtocolVersions.contains(v) {
+            reject(context: context, .badRequest, code: -32600, "Unsupported MCP-Protocol-Version: \(v)")
+            return
+        }
+        let sessionID = headers["mcp-session-id"]
+        if !isInitialize, sessionID == nil, frame.method != "ping" {
+            reject(context: context, .badRequest, code: -32600, "Missing Mcp-Session-Id header: send initialize first")
+            return
+        }
+        let caller = caller(context: context, headers: headers)
+        let gateway = self.gateway
+        let stream = ResponseStream()
+        self.stream = stream
+        let loop = context.eventLoop
+        let ctxBound = NIOLoopBound(context, eventLoop: loop)
+        let handlerBound = NIOLoopBound(self, eventLoop: loop)
+        // Messages a plugin emits during the call switch the answer to SSE (HTTP-5, HTTP-6).
+        var emit: (@Sendable (JSON) -> Bool)?
+        if acceptsSSE {
+            emit = { @Sendable message in
+                loop.execute {
+                    handlerBound.value.sendEvent(context: ctxBound.value, stream: stream, message)
+                }
+                return !stream.closed
+            }
+        }
+        let emitter = emit
+
+        offLoop(context: context, { () -> HTTPOutcome in
+            let identity: Identity
+            switch await gateway.authenticate(caller) {
+            case .failure(let f): return .unauthorized(f)
+            case .success(let i): identity = i
+            }
+            let session: Session?
+            if let sessionID {
+                guard let s = gateway.sessions.lookup(sessionID, principal: identity.principal.id) else {
+                    return .sessionNotFound
+                }
+                if let v = caller.headers["mcp-protocol-version"], v != s.protocolVersion, !isInitialize {
+                    return .badVersion(v)
+                }
+                session = s
+            } else {
+                session = nil
+            }
+            if case .request(let id, _, _) = frame {
+                guard let reply = await gateway.serve(id, in: session, {
+                    await gateway.handle(frame, identity: identity, caller: caller, session: session, emit: emitter)
+                }) else { return .cancelled }
+                if case .initialized(let f, let s) = reply { gateway.sessions.insert(s) ; return .answer(f, sessionID: s.id) }
+                if case .frame(let f) = reply { return .answer(f, sessionID: nil) }
+                return .cancelled
+            }
+            _ = await gateway.handle(frame, identity: identity, caller: caller, session: session, emit: nil)
+            return .accepted
+        }, then: { ctx, outcome in
+            self.finish(context: ctx, stream: stream, outcome)
+        })
+    }
+
+    enum HTTPOutcome: Sendable {
+        case unauthorized(AuthenticationFailure)
+        case sessionNotFound
+        case badVersion(String)
+        case accepted
+        case cancelled
+        case answer(Frame, sessionID: String?)
+    }
+
+    func finish(context: ChannelHandlerContext, stream: ResponseStream, _ outcome: HTTPOutcome) {
+        if self.stream === stream { self.stream = nil }
+        switch outcome {
+        case .unauthorized(let f): unauthorized(context: context, f)
+        case .sessionNotFound:
+            // HTTP-13: unknown, expired or someone else's session → 404, the client re-initializes.
+            reject(context: context, .notFound, code: -32600, "Session not found")
+        case .badVersion(let v):
+            reject(context: context, .badRequest, code: -32600, "MCP-Protocol-Version \(v) does not match the session")
+        case .accepted:
+            respond(context: context, status: .accepted)
+        case .cancelled:
+            if stream.started { endStream(context: context) } else { respond(context: context, status: .accepted) }
+        case .answer(let frame, let sessionID):
+            if stream.started {
+                sendEvent(context: context, stream: stream, frame.json)
+                endStream(context: context)
+            } else {
+                var extra: [(String, String)] = []
+                if let sessionID { extra.append(("mcp-session-id", sessionID)) }
+                respond(context: context, status: .ok, headers: extra, json: frame.json)
+            }
+        }
+    }
+
+    // MARK: - SSE
+
+    func startStream(context: ChannelHandlerContext, stream: ResponseStream) {
+        guard !stream.started else { return }
+        stream.started = true
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "text/event-stream")
+        headers.add(name: "cache-control", value: "no-cache")
+        headers.add(name: "x-accel-buffering", value: "no")
+        context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
+    }
+
+    func sendEvent(context: ChannelHandlerContext, stream: ResponseStream, _ message: JSON) {
+        guard !stream.closed, !stream.ended else { return }
+        startStream(context: context, stream: stream)
+        var bytes = Array("event: message\ndata: ".utf8)
+        message.write(into: &bytes)
+        bytes.append(contentsOf: [0x0A, 0x0A])
+        var buf = context.channel.allocator.buffer(capacity: bytes.count)
+        buf.writeBytes(bytes)
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(buf))), promise: nil)
+    }
+
+    func endStream(context: ChannelHandlerContext) {
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+
+    // MARK: - GET and DELETE
+
+    func authenticated(context: ChannelHandlerContext, headers: RequestHeaders,
+                       then: @escaping (ChannelHandlerContext, Session) -> Void) {
+        guard let sessionID = headers["mcp-session-id"] else {
+            reject(context: context, .badRequest, code: -32600, "Missing Mcp-Session-Id header")
+            return
+        }
+        let caller = caller(context: context, headers: headers)
+        let gateway = self.gateway
+        offLoop(context: context, { () -> Result<Session, AuthOrSession> in
+            switch await gateway.authenticate(caller) {
+            case .failure(let f): return .failure(.auth(f))
+            case .success(let i):
+                guard let s = gateway.sessions.lookup(sessionID, principal: i.principal.id) else {
+                    return .failure(.session)
+                }
+                return .success(s)
+            }
+        }, then: { ctx, r in
+            switch r {
+            case .success(let s): then(ctx, s)
+            case .failure(.auth(let f)): self.unauthorized(context: ctx, f)
+            case .failure(.session): self.reject(context: ctx, .notFound, code: -32600, "Session not found")
+            }
+        })
+    }
+
+    enum AuthOrSession: Error, Sendable {
+        case auth(AuthenticationFailure)
+        case session
+    }
+
+    /// GET opens the session's server-to-client SSE stream (HTTP-9). The gateway has no unsolicited messages
+    /// yet, so the stream carries keep-alive comments until the session ends or the client goes away.
+    func get(context: ChannelHandlerContext, headers: RequestHeaders) {
+        let accept = headers["accept"]?.lowercased() ?? ""
+        guard accept.contains("text/event-stream") else {
+            reject(context: context, .notAcceptable, code: -32600, "Accept must list text/event-stream")
+            return
+        }
+        authenticated(context: context, headers: headers) { ctx, session in
+            let stream = ResponseStream()
+            self.stream = stream
+            self.startStream(context: ctx, stream: stream)
+            self.keepAlive(context: ctx, stream: stream, session: session)
+        }
+    }
+
+    func keepAlive(context: ChannelHandlerContext, stream: ResponseStream, session: Session) {
+        let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        context.eventLoop.scheduleTask(in: config.keepAlive) {
+            let (handler, ctx) = bound.value
+            guard !stream.closed else { return }
+            if session.isClosed {
+                stream.ended = true
+                handler.endStream(context: ctx)
+                return
+            }
+            var buf = ctx.channel.allocator.buffer(capacity: 8)
+            buf.writeString(": ping\n\n")
+            ctx.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(buf))), promise: nil)
+            handler.keepAlive(context: ctx, stream: stream, session: session)
+        }
+    }
+
+    /// DELETE ends the session (HTTP-14); later requests with its id get 404.
+    func delete(context: ChannelHandlerContext, headers: RequestHeaders) {
+        authenticated(context: context, headers: headers) { ctx, session in
+            _ = self.gateway.sessions.remove(session.id, principal: session.owner)
+            self.respond(context: ctx, status: .ok)
+        }
+    }
+}
+
+/// State of one streamed answer; touched only on the channel's event loop.
+final class ResponseStream: @unchecked Sendable {
+    // Only read and written on the owning channel's event loop (every access goes through loop.execute or a
+    // handler callback); `closed` is also read from plugin threads as a hint, where a stale value is harmless.
+    var started = false
+    var ended = false
+    var closed = false
+}
