@@ -101,7 +101,9 @@ var targets: [Target] = [
         name: "mcpg",
         dependencies: [
             "MCPGTransport", "MCPGRouter", "MCPGConfig", "MCPGLoader", "MCPGAudit", "MCPGFrames", "MCPGJSON",
+            "CMCPGPlugin",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ],

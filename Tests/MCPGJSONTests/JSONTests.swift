@@ -7,3 +7,36 @@ import Testing
     #expect(v["id"] == .int(9007199254740993))
     #expect(v.text == text)
 }
+
+@Test func escapesAndUnicodeRoundTrip() throws {
+    let v: JSON = ["s": "quote \" backslash \\ newline \n tab \t ctl \u{01} emoji 😀 é"]
+    let back = try JSON.parse(v.serialized())
+    #expect(back == v)
+    #expect(try JSON.parse(#"{"a":"\ud83d\ude00"}"#)["a"] == "😀")
+}
+
+@Test func rejectsMalformedInput() {
+    for bad in ["", "{", "[1,]", "{\"a\" 1}", "01", "1.", "\"\\x\"", "\"\\ud800\"", "tru", "{} x", "\"a\u{0}b\""] {
+        #expect(throws: JSONParseError.self, "\(bad)") { try JSON.parse(bad) }
+    }
+}
+
+@Test func depthIsBounded() {
+    let deep = String(repeating: "[", count: 200) + String(repeating: "]", count: 200)
+    #expect(throws: JSONParseError.self) { try JSON.parse(deep) }
+    let ok = String(repeating: "[", count: 100) + String(repeating: "]", count: 100)
+    #expect((try? JSON.parse(ok)) != nil)
+}
+
+@Test func numbers() throws {
+    #expect(try JSON.parse("-12") == .int(-12))
+    #expect(try JSON.parse("1.5e3") == .double(1500))
+    #expect(try JSON.parse("92233720368547758070") == .double(92233720368547758070))
+    #expect(JSON.double(3).text == "3")
+    #expect(JSON.double(0.25).text == "0.25")
+}
+
+@Test func objectEqualityIgnoresOrder() throws {
+    #expect(try JSON.parse(#"{"a":1,"b":2}"#) == JSON.parse(#"{"b":2,"a":1}"#))
+    #expect(try JSON.parse(#"{"a":1}"#) != JSON.parse(#"{"a":2}"#))
+}

@@ -1,0 +1,61 @@
+# mcpg — one entry point for building, running and testing. See README.md.
+SWIFT ?= swift
+DIST ?= dist
+RELEASE_SCRATCH ?= .build-release
+PLUGINS := apikey anonymous rules redact mock jsonl
+PY ?= python3
+VENV ?= .venv
+
+.PHONY: build plugins run test test-unit test-blackbox bench clean deps docs
+
+## build: release `mcpg` (static Swift runtime) and every plugin (static-stdlib .so), signed with a local dev key.
+build:
+	MCPG_STATIC_PLUGINS=1 $(SWIFT) build -c release --static-swift-stdlib --scratch-path $(RELEASE_SCRATCH) \
+		--product mcpg
+	for p in $(PLUGINS); do \
+		MCPG_STATIC_PLUGINS=1 $(SWIFT) build -c release --static-swift-stdlib --scratch-path $(RELEASE_SCRATCH) \
+			--product $$p || exit 1; \
+	done
+	mkdir -p $(DIST)/bin $(DIST)/lib/mcpg/plugins $(DIST)/keys
+	strip -o $(DIST)/bin/mcpg $(RELEASE_SCRATCH)/release/mcpg
+	$(MAKE) --no-print-directory plugins
+
+## plugins: copy, strip and sign the plugins with the development key (made once under dist/keys).
+plugins:
+	test -f $(DIST)/keys/dev-plugin.key || $(DIST)/bin/mcpg plugin keygen --out $(DIST)/keys/dev-plugin
+	test -f $(DIST)/keys/audit.key || $(DIST)/bin/mcpg plugin keygen --out $(DIST)/keys/audit
+	for p in $(PLUGINS); do \
+		strip --strip-unneeded -o $(DIST)/lib/mcpg/plugins/$$p.so $(RELEASE_SCRATCH)/release/lib$$p.so || exit 1; \
+		$(DIST)/bin/mcpg plugin sign $(DIST)/lib/mcpg/plugins/$$p.so --key $(DIST)/keys/dev-plugin.key || exit 1; \
+	done
+
+## run: build if needed, then serve the quickstart on 127.0.0.1:8080.
+run:
+	test -x $(DIST)/bin/mcpg -a -f $(DIST)/lib/mcpg/plugins/mock.so.minisig || $(MAKE) --no-print-directory build
+	$(DIST)/bin/mcpg serve --config examples/quickstart/mcpg.yaml
+
+## test: unit tests, then the release build, then black-box tests against the built binary.
+test: test-unit build test-blackbox
+
+test-unit:
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+$(VENV)/.installed: Tests/Blackbox/requirements.txt
+	$(PY) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -r Tests/Blackbox/requirements.txt
+	touch $@
+
+test-blackbox: $(VENV)/.installed
+	MCPG_DIST=$(abspath $(DIST)) $(VENV)/bin/pytest -q Tests/Blackbox
+
+## docs: regenerate docs/config.md from the live schema.
+docs:
+	$(DIST)/bin/mcpg config reference > docs/config.md
+
+## bench: throughput and ABI cost, printed as ratios against a baseline measured in the same run.
+bench: build
+	bench/run
+
+clean:
+	rm -rf $(DIST) $(RELEASE_SCRATCH) .build $(VENV)

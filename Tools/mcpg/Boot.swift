@@ -1,0 +1,185 @@
+import Logging
+import MCPGAudit
+import MCPGConfig
+import MCPGJSON
+import MCPGLoader
+import MCPGRouter
+
+/// Turns a validated config into running parts: verified and loaded plugins, instances, the catalog, the ledger.
+/// Every problem is reported as `FILE:LINE:COL: error: …` at the config entry it concerns, all of them at once.
+enum Boot {
+    /// A plugin entry that loaded and whose config passed the plugin's schema.
+    struct Prepared {
+        var section: ConfigSection
+        var ref: PluginRef
+        var plugin: LoadedPlugin
+        /// The config block with `format: path` strings resolved against the config file's directory.
+        var config: JSON
+    }
+
+    /// Verifies and loads every plugin the config names and validates each config block against the schema
+    /// the plugin publishes. Nothing is created yet (`config validate` stops here).
+    static func prepare(_ config: GatewayConfig, logger: Logger) throws(ConfigError) -> [Prepared] {
+        var diagnostics: [ConfigDiagnostic] = []
+        var keys: [MinisignPublicKey] = []
+        for k in config.plugins.trustedKeys {
+            do throws(LoaderError) { keys.append(try MinisignPublicKey(base64: k)) } catch {
+                diagnostics.append(ConfigDiagnostic(SourceLocation(file: config.file, line: 0, column: 0), error.message))
+            }
+        }
+        let loader = PluginLoader(directory: config.plugins.dir, trustedKeys: keys, logger: logger)
+        let directory = parentDirectory(of: config.file)
+        var prepared: [Prepared] = []
+        for (section, ref) in config.allPluginRefs {
+            let plugin: LoadedPlugin
+            do throws(LoaderError) {
+                plugin = try loader.load(name: ref.plugin)
+            } catch {
+                diagnostics.append(ref.diagnostic(error.code == .notFound
+                    ? "unknown plugin \"\(ref.plugin)\": \(error.message)" : error.message))
+                continue
+            }
+            guard plugin.kindName == section.pluginKind else {
+                diagnostics.append(ref.diagnostic(
+                    "plugin \"\(ref.plugin)\" is a \(plugin.kindName) plugin; \(section.rawValue) takes \(section.pluginKind) plugins"))
+                continue
+            }
+            let problems = PluginConfigValidator.validate(ref, schema: plugin.configSchema, pluginName: ref.plugin)
+            if !problems.isEmpty {
+                diagnostics += problems
+                continue
+            }
+            prepared.append(Prepared(section: section, ref: ref, plugin: plugin,
+                                     config: resolvePaths(ref.config, schema: plugin.configSchema, base: directory)))
+        }
+        if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
+        return prepared
+    }
+
+    /// The running parts of a gateway.
+    struct Parts {
+        var gateway: Gateway
+        var ledger: Ledger
+        var sinks: [(label: String, instance: PluginInstance)]
+    }
+
+    /// Creates every plugin instance, builds the catalog from the backends and opens the ledger.
+    static func start(_ config: GatewayConfig, logger: Logger, version: String) async throws(ConfigError) -> Parts {
+        let prepared = try prepare(config, logger: logger)
+        var diagnostics: [ConfigDiagnostic] = []
+        var stages: [ConfigSection: [(Prepared, PluginInstance)]] = [:]
+        for p in prepared {
+            do throws(LoaderError) {
+                let instance = try PluginInstance.create(p.plugin, config: p.config, label: p.ref.path, logger: logger)
+                stages[p.section, default: []].append((p, instance))
+            } catch {
+                diagnostics.append(p.ref.configDiagnostic(error.message))
+            }
+        }
+        if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
+
+        let timeout = Duration.milliseconds(config.server.callTimeoutMs)
+        func stage(_ e: (Prepared, PluginInstance)) -> Stage {
+            Stage(plugin: e.0.ref.plugin, label: e.0.ref.path, caller: InstanceCaller(instance: e.1))
+        }
+        var backendStages: [String: Stage] = [:]
+        var listed: [(name: String, tools: [JSON])] = []
+        for (b, e) in zip(config.backends, stages[.backends] ?? []) {
+            let s = stage(e)
+            backendStages[b.name] = s
+            switch await s.caller.call(op: "list_tools", request: .object([:]), timeout: timeout, emit: nil) {
+            case .success(let answer):
+                guard let tools = answer["tools"]?.arrayValue else {
+                    diagnostics.append(b.ref.diagnostic("backend \(b.name): list_tools answered without a tools array"))
+                    continue
+                }
+                listed.append((b.name, tools))
+            case .failure(let f):
+                diagnostics.append(b.ref.diagnostic("backend \(b.name): cannot list its tools: \(f.summary)"))
+            }
+        }
+        let catalog: Catalog
+        do throws(CatalogError) { catalog = try Catalog(backends: listed) } catch {
+            diagnostics.append(ConfigDiagnostic(SourceLocation(file: config.file, line: 0, column: 0), error.message))
+            throw ConfigError(diagnostics)
+        }
+        if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
+
+        let ledger: Ledger
+        do {
+            let key = try MinisignSecretKey(contentsOfFile: config.audit.signingKey)
+            let signer = try LedgerSigner(keyID: key.keyID, secretKey: key.secretKeyBytes)
+            try makeDirectories(parentDirectory(of: config.audit.ledger))
+            ledger = try Ledger(path: config.audit.ledger, signer: signer, checkpointEvery: config.audit.checkpointEvery,
+                                checkpointInterval: .milliseconds(config.audit.checkpointIntervalMs), logger: logger)
+        } catch {
+            throw ConfigError([ConfigDiagnostic(SourceLocation(file: config.file, line: 0, column: 0), "audit: \(error)")])
+        }
+        if let r = ledger.recovery {
+            logger.error("ledger had a torn last record; sealed it with a recovery record",
+                         metadata: ["mcpg.ledger.offset": "\(r.byteOffset)", "mcpg.ledger.torn_bytes": "\(r.tornBytes)"])
+        }
+        let sessions = SessionTable(idleTimeout: .seconds(config.server.http?.sessionIdleTimeoutSeconds ?? 1800))
+        let gateway = Gateway(
+            identity: (stages[.identity] ?? []).map(stage), policy: (stages[.policy] ?? []).map(stage),
+            transforms: (stages[.transforms] ?? []).map(stage), backends: backendStages, catalog: catalog,
+            audit: LedgerTrail(ledger: ledger),
+            settings: GatewaySettings(pageSize: config.server.pageSize, callTimeout: timeout, serverVersion: version),
+            sessions: sessions, logger: logger)
+        logger.info("gateway ready", metadata: [
+            "mcpg.plugins": "\(prepared.count)", "mcpg.tools": "\(catalog.tools.count)",
+        ])
+        return Parts(gateway: gateway, ledger: ledger,
+                     sinks: (stages[.sinks] ?? []).map { ($0.0.ref.path, $0.1) })
+    }
+
+    /// Rewrites strings whose schema says `"format": "path"` into absolute paths (except `-`, meaning stdout).
+    static func resolvePaths(_ value: JSON, schema: JSON, base: String) -> JSON {
+        switch value {
+        case .string(let s) where schema["format"]?.stringValue == "path":
+            return .string(s == "-" || s.hasPrefix("/") ? s : base + "/" + s)
+        case .object(var o):
+            guard let props = schema["properties"]?.objectValue else { return value }
+            for m in props {
+                if let v = o[m.key] { o[m.key] = resolvePaths(v, schema: m.value, base: base) }
+            }
+            return .object(o)
+        case .array(let items):
+            guard let itemSchema = schema["items"] else { return value }
+            return .array(items.map { resolvePaths($0, schema: itemSchema, base: base) })
+        default:
+            return value
+        }
+    }
+}
+
+/// Calls a loaded plugin instance with JSON in and out.
+struct InstanceCaller: PluginCaller {
+    let instance: PluginInstance
+
+    func call(op: String, request: JSON, timeout: Duration, emit: (@Sendable (JSON) -> Bool)?) async
+        -> Result<JSON, StageFailure>
+    {
+        let bytesEmit: (@Sendable ([UInt8]) -> Bool)? = emit.map { emit in
+            { @Sendable bytes in
+                guard let message = try? JSON.parse(bytes) else { return false }
+                return emit(message)
+            }
+        }
+        let reply = await instance.call(op: op, request: request.serialized(), timeout: timeout, emit: bytesEmit)
+        guard let body = reply.json else { return .failure(StageFailure(.malformed("answer is not JSON"))) }
+        if reply.ok { return .success(body) }
+        switch reply.errorCode {
+        case PluginReply.timeoutCode?: return .failure(StageFailure(.timeout))
+        case PluginReply.cancelledCode?: return .failure(StageFailure(.cancelled))
+        default:
+            return .failure(StageFailure(.plugin(code: reply.errorCode ?? -32603, message: reply.errorMessage ?? "")))
+        }
+    }
+}
+
+/// The router's audit trail, backed by the ledger.
+struct LedgerTrail: AuditTrail {
+    let ledger: Ledger
+    func record(_ event: JSON) async throws { _ = try await ledger.append(event) }
+}

@@ -1,0 +1,200 @@
+import ArgumentParser
+import Logging
+import MCPGAudit
+import MCPGConfig
+import MCPGJSON
+import MCPGLoader
+import MCPGRouter
+import MCPGTransport
+import NIOPosix
+import ServiceLifecycle
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the gateway.",
+        discussion: """
+            Loads the config, verifies and loads every plugin, lists the backends' tools and opens the audit \
+            ledger; any problem stops it before it listens. Serves MCP over Streamable HTTP as configured in \
+            server.http, or with --stdio one client on stdin/stdout (logs go to stderr either way). SIGTERM or \
+            SIGINT stops it gracefully: in-flight calls finish, the ledger gets a final signed checkpoint.
+            """)
+
+    @Option(name: .long, help: "The config file (YAML).")
+    var config: String = "mcpg.yaml"
+
+    @Flag(name: .long, help: "Serve one MCP client on stdin/stdout instead of HTTP.")
+    var stdio = false
+
+    func run() async throws {
+        let gatewayConfig: GatewayConfig
+        do throws(ConfigError) { gatewayConfig = try ConfigLoader.load(path: config) } catch {
+            for d in error.diagnostics { printError(d.description) }
+            if !fileExists(config) { printError("hint: `mcpg init DIR` writes a working config") }
+            throw ExitCode(1)
+        }
+        bootstrapLogging(gatewayConfig.log)
+        let logger = Logger(label: "mcpg")
+
+        let parts: Boot.Parts
+        do throws(ConfigError) {
+            parts = try await Boot.start(gatewayConfig, logger: logger, version: mcpgVersion)
+        } catch {
+            for d in error.diagnostics { printError(d.description) }
+            throw ExitCode(1)
+        }
+
+        let sinks = SinkPump(ledger: parts.ledger, sinks: parts.sinks, logger: logger)
+        let sinkTask = Task { await sinks.run() }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        if stdio {
+            let front = StdioFront(gateway: parts.gateway, logger: logger,
+                                   maxMessageBytes: gatewayConfig.server.http?.maxBodyBytes ?? 4 << 20)
+            services.append(.init(service: front, successTerminationBehavior: .gracefullyShutdownGroup))
+        } else {
+            guard let http = gatewayConfig.server.http else {
+                printError("\(config): error: no server.http in the config; add it or use --stdio")
+                throw ExitCode(1)
+            }
+            let front = HTTPFront(
+                gateway: parts.gateway,
+                config: HTTPFrontConfig(host: http.host, port: http.port, path: http.path,
+                                        allowedOrigins: Set(http.allowedOrigins), maxBodyBytes: http.maxBodyBytes),
+                group: group, logger: logger,
+                onListening: { addr in
+                    let host = addr.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? http.host
+                    printError("mcpg: listening on http://\(host):\(addr.port ?? http.port)\(http.path)")
+                })
+            services.append(.init(service: front))
+            services.append(.init(service: SessionSweeper(sessions: parts.gateway.sessions)))
+        }
+        let serviceGroup = ServiceGroup(
+            configuration: ServiceGroupConfiguration(
+                services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var failure: (any Error)?
+        do { try await serviceGroup.run() } catch { failure = error }
+
+        parts.gateway.sessions.closeAll()
+        do { try await parts.ledger.close() } catch {
+            logger.critical("closing the audit ledger failed", metadata: ["mcpg.error": "\(error)"])
+            failure = failure ?? error
+        }
+        await sinkTask.value
+        try? await group.shutdownGracefully()
+        if let failure {
+            logger.error("gateway stopped with an error", metadata: ["mcpg.error": "\(failure)"])
+            throw ExitCode(1)
+        }
+        logger.info("gateway stopped")
+    }
+}
+
+/// Ends idle sessions once a minute.
+struct SessionSweeper: Service {
+    let sessions: SessionTable
+    func run() async throws {
+        try await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(60))
+                sessions.sweep()
+            }
+        }
+    }
+}
+
+/// Feeds every durable ledger record to each sink through its own bounded queue: a slow or dead sink never
+/// blocks calls; records it cannot take are dropped, counted and logged (they stay in the ledger).
+struct SinkPump: Sendable {
+    let ledger: Ledger
+    let sinks: [(label: String, instance: PluginInstance)]
+    let logger: Logger
+    static let queueLimit = 10_000
+
+    func run() async {
+        guard !sinks.isEmpty else { return }
+        let source = await ledger.committedRecords()
+        var queues: [AsyncStream<JSON>.Continuation] = []
+        await withTaskGroup(of: Void.self) { group in
+            for sink in sinks {
+                let (stream, cont) = AsyncStream<JSON>.makeStream(bufferingPolicy: .bufferingOldest(Self.queueLimit))
+                queues.append(cont)
+                group.addTask {
+                    for await record in stream {
+                        let reply = await sink.instance.call(op: "event", request: record.serialized(), timeout: .seconds(10))
+                        if !reply.ok {
+                            logger.warning("sink failed to take a record", metadata: [
+                                "mcpg.plugin.id": "\(sink.label)", "mcpg.error": "\(reply.errorMessage ?? "malformed answer")",
+                            ])
+                        }
+                    }
+                }
+            }
+            var dropped = [Int](repeating: 0, count: sinks.count)
+            for await line in source {
+                guard let record = try? JSON.parse(line) else { continue }
+                for (i, q) in queues.enumerated() {
+                    if case .dropped = q.yield(record) {
+                        dropped[i] += 1
+                        _ = PluginMetrics.shared.record(.counter, name: "mcpg_sink_dropped_total", value: 1, labels: [("sink", sinks[i].label)])
+                        if dropped[i] == 1 || dropped[i] % 1000 == 0 {
+                            logger.warning("sink queue full; dropping records", metadata: [
+                                "mcpg.plugin.id": "\(sinks[i].label)", "mcpg.sink.dropped": "\(dropped[i])",
+                            ])
+                        }
+                    }
+                }
+            }
+            for q in queues { q.finish() }
+        }
+    }
+}
+
+/// Sends logs to stderr at the configured level, as text or JSON lines.
+func bootstrapLogging(_ config: LogConfig) {
+    let level = Logger.Level(rawValue: config.level.rawValue) ?? .info
+    let json = config.format == .json
+    LoggingSystem.bootstrap { label in
+        var h: any LogHandler = json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+        h.logLevel = level
+        return h
+    }
+}
+
+/// One JSON object per log line on stderr: `ts`, `level`, `label`, `msg`, then the metadata.
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var o: JSONObject = [
+            "ts": .string(rfc3339Now()), "level": .string(event.level.rawValue), "label": .string(label),
+            "msg": .string("\(event.message)"),
+        ]
+        for (k, v) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { o[k] = .string("\(v)") }
+        printError(JSON.object(o).text)
+    }
+}
+
+func rfc3339Now() -> String {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    var t = ts.tv_sec
+    var tmv = tm()
+    gmtime_r(&t, &tmv)
+    func pad(_ v: Int32, _ w: Int) -> String {
+        let s = String(v)
+        return String(repeating: "0", count: max(0, w - s.count)) + s
+    }
+    return "\(pad(tmv.tm_year + 1900, 4))-\(pad(tmv.tm_mon + 1, 2))-\(pad(tmv.tm_mday, 2))T"
+        + "\(pad(tmv.tm_hour, 2)):\(pad(tmv.tm_min, 2)):\(pad(tmv.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+}
