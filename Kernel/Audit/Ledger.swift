@@ -1,0 +1,447 @@
+// # The mcpg audit ledger format (version 1)
+//
+// A ledger is an append-only file of JSON lines: UTF-8, each line terminated by `\n`, no blank lines. Every line
+// is one record; three kinds of record share one sequence and one hash chain:
+//
+//     {"seq":1,"ts":"2026-11-25T22:40:01.123Z","prev":"<64 zeros>","event":{…},"hash":"<64 hex>"}
+//     {"seq":2,"ts":"…","prev":"<hash of record 1>","checkpoint":{"size":1,"head":"<hash of record 1>",
+//         "key_id":"<16 hex>","sig":"<base64>"},"hash":"<64 hex>"}                       (one line in the file)
+//     {"seq":3,"ts":"…","prev":"<hash of record 2>","recovery":{"torn_bytes":37,"reason":"…"},"hash":"<64 hex>"}
+//
+// Members appear in exactly this order: `seq`, `ts`, `prev`, one of `event` / `checkpoint` / `recovery`, `hash`.
+//
+// - `seq`: 1 for the first record, then +1 per record, whatever its kind.
+// - `ts`: UTC time the record was written, `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+// - `prev`: the `hash` of record seq-1, or 64 `0` digits for seq 1.
+// - `hash`: lowercase hex SHA-256 of the exact bytes of the line from its first byte up to, not including,
+//   `,"hash":"`. A verifier never re-serializes JSON: it checks that the line ends with
+//   `,"hash":"<64 lowercase hex>"}` and hashes the bytes before that.
+// - `event`: any JSON value (the kernel writes an object: who, what, decision, reasons, outcome, latency,
+//   correlation id). The writer serializes it compactly, so it never contains a raw newline.
+// - `checkpoint`: a signature over the chain head. `size` is the number of records before the checkpoint
+//   (= its seq - 1); `head` is the hash of record `size` (64 zeros if `size` is 0; it always equals `prev`);
+//   `key_id` is the signer's minisign key id as `minisign` prints it (16 uppercase hex digits: the 8 key id bytes
+//   of the key file read as a little-endian number); `sig` is the base64 (standard alphabet, padded) Ed25519
+//   signature, raw (no prehash), over the bytes `mcpg-ledger-checkpoint-v1\n<size>\n<head>\n<ts>\n` where `<size>`
+//   is decimal and `<ts>` is the checkpoint record's own `ts`. A checkpoint is written after every
+//   `checkpointEvery` records, after `checkpointInterval` if any record was appended since the last one, and at
+//   a clean `close()`.
+// - `recovery`: written when a ledger is reopened after a crash left a torn last line (no trailing `\n`, or a
+//   last line that is not a record). The writer first appends a `\n` if the torn line lacks one, so the torn bytes
+//   stay in the file, untouched, as a line of their own; then the recovery record, whose `torn_bytes` is the length
+//   of that torn line without its `\n` and whose `prev` is the hash of the last valid record before it. Torn bytes
+//   are never part of the chain. A verifier reports such a line as a warning (naming its byte offset) when a
+//   recovery record with a matching `torn_bytes` follows it, and as an error otherwise.
+//
+// Head file: after each checkpoint is durable in the ledger, `<ledger>.head` is replaced atomically (write
+// `<ledger>.head.tmp`, fsync, rename, fsync the directory) with one JSON object and `\n`:
+// `{"size":N,"head":"<hex>","ts":"…","key_id":"…","sig":"…","seq_of_checkpoint":N+1,"checkpoint_hash":"<hex>"}`,
+// the newest checkpoint's fields plus that record's seq and hash. A ledger that ends before `seq_of_checkpoint`, or
+// whose record `seq_of_checkpoint` has another hash, was truncated or rewritten. A ledger that has checkpoints but
+// no head file cannot be shown to be complete; the writer refuses to open it and the verifier reports it.
+//
+// What a verifier with only the public key can show: every record is unchanged since it was written, none was
+// removed, inserted or reordered up to the newest checkpoint, and the tail was not cut off before the head file's
+// checkpoint. Records after the newest checkpoint are not covered by any signature: anyone who can write the file
+// could have appended them, so `LedgerVerifier` reports them as a failure unless told to allow an unsealed tail.
+// One ledger is signed with one key; to change keys, start a new ledger.
+
+import Dispatch
+import Logging
+import MCPGJSON
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// What `Ledger.append` returns once the record is durable.
+public struct LedgerReceipt: Sendable, Equatable {
+    /// The record's sequence number.
+    public var seq: Int64
+    /// The record's hash (64 lowercase hex digits).
+    public var hash: String
+}
+
+/// A torn last line found (and recovered) when an existing ledger was opened.
+public struct LedgerRecovery: Sendable, Equatable {
+    /// Byte offset of the torn line's first byte.
+    public var byteOffset: Int64
+    /// Length of the torn line, without a `\n`.
+    public var tornBytes: Int64
+    /// Why the line is considered torn.
+    public var reason: String
+    /// Seq of the recovery record written after it.
+    public var recordSeq: Int64
+}
+
+/// The audit ledger's writer: appends events as hash-chained JSON lines, group-commits them with fsync, and
+/// seals the chain with Ed25519-signed checkpoints. See the format description at the top of this file.
+///
+/// Lifecycle: `init` opens (or creates) the file, takes an exclusive `flock` on it, checks its tail against the
+/// head file, and recovers a torn last line; `append` is called concurrently from any task; `close()` writes a
+/// final checkpoint and the head file. After an I/O failure the ledger refuses further appends (fail closed): the
+/// process should stop taking audited requests and be restarted.
+///
+/// Group commit: records appended while a write+fsync is in progress are written together by the next single
+/// write+fsync, so concurrent appends share fsyncs. The blocking calls run on a private dispatch queue, never on the
+/// actor or the Swift concurrency pool.
+public actor Ledger {
+    /// The ledger file's path.
+    public nonisolated let path: String
+    /// The torn last line this `init` found and recovered, if any (also logged as an error).
+    public nonisolated let recovery: LedgerRecovery?
+
+    private let fd: Int32
+    private let signer: LedgerSigner
+    private let keyIDText: String
+    private let checkpointEvery: Int
+    private let logger: Logger
+    private let io: LedgerIO
+    private let timer = Mutex<Task<Void, Never>?>(nil)
+
+    private var chain: ChainState
+    private var batch = Batch()
+    private var waiters: [(seq: Int64, continuation: CheckedContinuation<Result<Void, LedgerError>, Never>)] = []
+    private var flushing = false
+    private var failure: LedgerError?
+    private var closed = false
+    private var subscribers: [Int: AsyncStream<[UInt8]>.Continuation] = [:]
+    private var nextSubscriber = 0
+    private var counters = Counters()
+
+    /// Sequence state of the chain: what the next record links to.
+    private struct ChainState {
+        var lastSeq: Int64
+        var lastHash: String
+        var sinceCheckpoint: Int
+        /// Every record up to this seq is on disk.
+        var durableSeq: Int64
+    }
+
+    /// Encoded lines not yet handed to the I/O queue.
+    private struct Batch {
+        var bytes: [UInt8] = []
+        var lineEnds: [Int] = []
+        var lastSeq: Int64 = 0
+        var head: HeadFile?
+        var isEmpty: Bool { lineEnds.isEmpty }
+    }
+
+    private struct Counters {
+        var fsyncs = 0
+        var headWrites = 0
+    }
+
+    /// Opens the ledger at `path`, creating it if it does not exist.
+    ///
+    /// - Parameters:
+    ///   - path: the ledger file. Its head file is `path + ".head"`.
+    ///   - signer: the checkpoint signing key.
+    ///   - checkpointEvery: write a checkpoint after this many records (1 = after every record).
+    ///   - checkpointInterval: also write one this often while records arrive.
+    ///   - logger: lifecycle and recovery messages (never record contents or keys).
+    /// - Throws: `LedgerError`: `.io` (cannot open/read/write), `.inUse` (another process writes it), `.damaged` or
+    ///   `.truncated` (the existing ledger fails the tail checks: run `mcpg audit verify`), `.badKey` (the ledger
+    ///   was signed with another key), `.invalidArgument`.
+    public init(
+        path: String, signer: LedgerSigner, checkpointEvery: Int, checkpointInterval: Duration, logger: Logger
+    ) throws(LedgerError) {
+        guard checkpointEvery >= 1 else {
+            throw LedgerError(.invalidArgument, "checkpointEvery must be at least 1, got \(checkpointEvery)")
+        }
+        guard checkpointInterval > .zero else {
+            throw LedgerError(.invalidArgument, "checkpointInterval must be positive")
+        }
+        let fd = try POSIXFile.openForAppend(path)
+        var tail: LedgerTail
+        var recovery: LedgerRecovery?
+        do throws(LedgerError) {
+            guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+                throw LedgerError(.inUse, "\(path): another process is writing this ledger")
+            }
+            try POSIXFile.syncDirectory(of: path)
+            let headPath = HeadFile.path(forLedger: path)
+            var head: HeadFile?
+            if let bytes = try POSIXFile.readSmallFile(headPath) {
+                switch HeadFile.parse(bytes) {
+                case .success(let h): head = h
+                case .failure(let e):
+                    throw LedgerError(.damaged, "\(headPath): not a ledger head file: \(e.reason)")
+                }
+            }
+            tail = try LedgerTail.read(fd: fd, path: path, head: head, keyID: signer.keyIDHex)
+            if let newest = tail.newestCheckpoint, newest.seqOfCheckpoint > head?.seqOfCheckpoint ?? 0 {
+                // A crash between the checkpoint's fsync and the head file's rename: finish that step now.
+                try POSIXFile.replaceAtomically(headPath, with: newest.serialized())
+            }
+            if tail.missingNewline {
+                try POSIXFile.writeAll(fd, [0x0A], path: path)
+                try POSIXFile.sync(fd, path: path)
+                logger.warning(
+                    "audit ledger's last record lacked its newline; added", metadata: ["mcpg.audit.path": "\(path)"])
+            }
+            if let torn = tail.torn {
+                let seq = tail.lastSeq + 1
+                let (line, hash) = RecordLine.encode(
+                    seq: seq, ts: LedgerTimestamp.now(), prev: tail.lastHash,
+                    body: .recovery(tornBytes: torn.length, reason: torn.reason))
+                try POSIXFile.writeAll(fd, (torn.terminated ? [] : [0x0A]) + line, path: path)
+                try POSIXFile.sync(fd, path: path)
+                tail.lastSeq = seq
+                tail.lastHash = hash
+                tail.sinceCheckpoint += 1
+                recovery = LedgerRecovery(
+                    byteOffset: torn.offset, tornBytes: torn.length, reason: torn.reason, recordSeq: seq)
+                logger.error(
+                    "audit ledger had a torn last line; recovery record appended",
+                    metadata: [
+                        "mcpg.audit.path": "\(path)", "mcpg.audit.torn_offset": "\(torn.offset)",
+                        "mcpg.audit.torn_bytes": "\(torn.length)", "mcpg.audit.reason": "\(torn.reason)",
+                        "mcpg.audit.seq": "\(seq)",
+                    ])
+            }
+        } catch {
+            POSIXFile.closeDescriptor(fd)
+            throw error
+        }
+        self.path = path
+        self.recovery = recovery
+        self.fd = fd
+        self.signer = signer
+        self.keyIDText = signer.keyIDHex
+        self.checkpointEvery = checkpointEvery
+        self.logger = logger
+        self.io = LedgerIO(path: path)
+        self.chain = ChainState(
+            lastSeq: tail.lastSeq, lastHash: tail.lastHash, sinceCheckpoint: tail.sinceCheckpoint,
+            durableSeq: tail.lastSeq)
+        logger.info(
+            "audit ledger open",
+            metadata: ["mcpg.audit.path": "\(path)", "mcpg.audit.seq": "\(tail.lastSeq)"])
+
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: checkpointInterval) } catch { return }
+                guard let self else { return }
+                await self.intervalTick()
+            }
+        }
+        timer.withLock { $0 = task }
+    }
+
+    deinit {
+        timer.withLock { $0?.cancel() }
+        if !closed { POSIXFile.closeDescriptor(fd) }
+    }
+
+    /// Appends one event and returns once its record (and every record before it) is durable on disk.
+    ///
+    /// Safe to call from many tasks at once; records get seqs in the order the calls reach the actor.
+    /// - Throws: `.closed` after `close()`; `.failed` (or the `.io` error itself) if the write or fsync of its
+    ///   group failed, in which case the record may or may not be on disk and the ledger accepts nothing more.
+    public func append(_ event: JSON) async throws(LedgerError) -> LedgerReceipt {
+        if closed { throw LedgerError(.closed, "\(path): ledger is closed") }
+        if let failure { throw failure }
+        let receipt = encode(.event(event), ts: LedgerTimestamp.now())
+        chain.sinceCheckpoint += 1
+        if chain.sinceCheckpoint >= checkpointEvery { encodeCheckpoint() }
+        try await waitUntilDurable()
+        return receipt
+    }
+
+    /// Writes a final checkpoint if records were appended since the last one, waits until everything is durable,
+    /// updates the head file and closes the file. Calling it again does nothing.
+    /// - Throws: the I/O error if the last group could not be written; the file is closed all the same.
+    public func close() async throws(LedgerError) {
+        guard !closed else { return }
+        closed = true
+        timer.withLock { $0?.cancel() }
+        var result: Result<Void, LedgerError> = .success(())
+        if failure == nil {
+            if chain.sinceCheckpoint > 0 { encodeCheckpoint() }
+            do { try await waitUntilDurable() } catch { result = .failure(error) }
+        } else if let failure {
+            result = .failure(failure)
+        }
+        POSIXFile.closeDescriptor(fd)
+        for (_, continuation) in subscribers { continuation.finish() }
+        subscribers = [:]
+        logger.info(
+            "audit ledger closed", metadata: ["mcpg.audit.path": "\(path)", "mcpg.audit.seq": "\(chain.lastSeq)"])
+        try result.get()
+    }
+
+    /// A stream of every record line (event, checkpoint and recovery records, without the trailing `\n`) committed
+    /// from now on, in seq order, each yielded once it is durable. This is how sinks follow the ledger.
+    ///
+    /// Each call returns a new, independent stream. The stream finishes when the ledger closes. With `limit`, a
+    /// subscriber that falls more than `limit` records behind loses the oldest unread ones (they remain in the
+    /// ledger file); without it the stream buffers without bound.
+    public func committedRecords(limit: Int? = nil) -> AsyncStream<[UInt8]> {
+        let policy: AsyncStream<[UInt8]>.Continuation.BufferingPolicy =
+            limit.map { .bufferingNewest(max(1, $0)) } ?? .unbounded
+        let (stream, continuation) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: policy)
+        if closed {
+            continuation.finish()
+            return stream
+        }
+        let id = nextSubscriber
+        nextSubscriber += 1
+        subscribers[id] = continuation
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.unsubscribe(id) }
+        }
+        return stream
+    }
+
+    /// Number of fsyncs of the ledger file by `append`/`close` (head file fsyncs not included). With concurrent
+    /// appends this stays below the number of records: that is group commit at work.
+    public var fsyncCount: Int { counters.fsyncs }
+
+    /// Number of head file replacements since `init`.
+    public var headFileWrites: Int { counters.headWrites }
+
+    /// Seq of the last record accepted (durable or not yet).
+    public var lastSeq: Int64 { chain.lastSeq }
+
+    // MARK: - Internals
+
+    private func unsubscribe(_ id: Int) {
+        subscribers[id] = nil
+    }
+
+    /// Encodes a record after the current chain head into the pending batch.
+    private func encode(_ body: RecordBody, ts: String) -> LedgerReceipt {
+        let seq = chain.lastSeq + 1
+        let (line, hash) = RecordLine.encode(seq: seq, ts: ts, prev: chain.lastHash, body: body)
+        batch.bytes.append(contentsOf: line)
+        batch.lineEnds.append(batch.bytes.count)
+        batch.lastSeq = seq
+        chain.lastSeq = seq
+        chain.lastHash = hash
+        return LedgerReceipt(seq: seq, hash: hash)
+    }
+
+    /// Signs the current chain head and encodes a checkpoint record into the pending batch.
+    private func encodeCheckpoint() {
+        let ts = LedgerTimestamp.now()
+        let size = chain.lastSeq
+        let head = chain.lastHash
+        let sig = signer.sign(CheckpointBody.signedMessage(size: size, head: head, ts: ts))
+        let body = CheckpointBody(size: size, head: head, keyID: keyIDText, sig: Sodium.base64(sig))
+        let receipt = encode(.checkpoint(body), ts: ts)
+        batch.head = HeadFile(checkpoint: body, ts: ts, seq: receipt.seq, hash: receipt.hash)
+        chain.sinceCheckpoint = 0
+    }
+
+    private func intervalTick() {
+        guard !closed, failure == nil, chain.sinceCheckpoint > 0 else { return }
+        encodeCheckpoint()
+        startFlushing()
+    }
+
+    /// Suspends until everything encoded so far is durable (or failed).
+    private func waitUntilDurable() async throws(LedgerError) {
+        let target = chain.lastSeq
+        if chain.durableSeq >= target { return }
+        if let failure { throw failure }
+        if !flushing {
+            // Lead: write the batch from this task, saving a task hop when appends come one at a time.
+            flushing = true
+            await flushLoop(until: target)
+            if chain.durableSeq >= target { return }
+            throw failure ?? LedgerError(.failed, "\(path): record \(target) was not written")
+        }
+        let result = await withCheckedContinuation { (c: CheckedContinuation<Result<Void, LedgerError>, Never>) in
+            waiters.append((target, c))
+            startFlushing()
+        }
+        try result.get()
+    }
+
+    private func startFlushing() {
+        guard !flushing else { return }
+        flushing = true
+        Task { await self.flushLoop(until: nil) }
+    }
+
+    /// Writes pending batches one after another until none is left (or, for a leading `append`, until its own
+    /// record is durable; a background task then takes over the rest). Appends that arrive while a batch is being
+    /// written accumulate in the next batch: that is the group commit.
+    private func flushLoop(until target: Int64?) async {
+        while !batch.isEmpty, failure == nil {
+            if let target, chain.durableSeq >= target { break }
+            let current = batch
+            batch = Batch()
+            let outcome = await io.commit(fd: fd, bytes: current.bytes, head: current.head)
+            switch outcome {
+            case .success(let headWritten):
+                counters.fsyncs += 1
+                if headWritten { counters.headWrites += 1 }
+                chain.durableSeq = current.lastSeq
+                publish(current)
+                let done = waiters.prefix { $0.seq <= current.lastSeq }
+                waiters.removeFirst(done.count)
+                for waiter in done { waiter.continuation.resume(returning: .success(())) }
+            case .failure(let error):
+                failure = error
+                logger.critical(
+                    "audit ledger write failed; refusing further appends",
+                    metadata: ["mcpg.audit.path": "\(path)", "mcpg.error": "\(error.message)"])
+            }
+        }
+        if let failure {
+            for waiter in waiters { waiter.continuation.resume(returning: .failure(failure)) }
+            waiters = []
+            batch = Batch()
+        }
+        flushing = false
+        if !batch.isEmpty { startFlushing() }
+    }
+
+    private func publish(_ batch: Batch) {
+        guard !subscribers.isEmpty else { return }
+        var start = 0
+        for end in batch.lineEnds {
+            let line = Array(batch.bytes[start..<(end - 1)])
+            for (_, continuation) in subscribers { continuation.yield(line) }
+            start = end
+        }
+    }
+}
+
+/// Runs the ledger's blocking writes on one serial dispatch queue, off the actor and the concurrency pool.
+private struct LedgerIO: Sendable {
+    let path: String
+    let headPath: String
+    let queue: DispatchQueue
+
+    init(path: String) {
+        self.path = path
+        self.headPath = HeadFile.path(forLedger: path)
+        self.queue = DispatchQueue(label: "mcpg.audit.ledger")
+    }
+
+    /// write + fsync the batch, then (if it holds a checkpoint) replace the head file. Returns whether the head
+    /// file was written; a head file failure is returned as an error too, since the next open would then trust
+    /// an older head.
+    func commit(fd: Int32, bytes: [UInt8], head: HeadFile?) async -> Result<Bool, LedgerError> {
+        await withCheckedContinuation { continuation in
+            queue.async {
+                do throws(LedgerError) {
+                    try POSIXFile.writeAll(fd, bytes, path: path)
+                    try POSIXFile.sync(fd, path: path)
+                    if let head {
+                        try POSIXFile.replaceAtomically(headPath, with: head.serialized())
+                    }
+                    continuation.resume(returning: .success(head != nil))
+                } catch {
+                    continuation.resume(returning: .failure(error))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,203 @@
+import MCPGJSON
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The body of one ledger record (the member between `prev` and `hash`).
+enum RecordBody: Sendable, Equatable {
+    case event(JSON)
+    case checkpoint(CheckpointBody)
+    case recovery(tornBytes: Int64, reason: String)
+
+    var key: String {
+        switch self {
+        case .event: return "event"
+        case .checkpoint: return "checkpoint"
+        case .recovery: return "recovery"
+        }
+    }
+}
+
+/// The `checkpoint` member of a checkpoint record.
+struct CheckpointBody: Sendable, Equatable {
+    /// Number of records before the checkpoint (its seq - 1).
+    var size: Int64
+    /// Lowercase hex hash of record `size` (64 zeros when `size` is 0).
+    var head: String
+    /// Signer key id as `LedgerKeyID.text` writes it.
+    var keyID: String
+    /// Base64 Ed25519 signature over `signedMessage`.
+    var sig: String
+
+    /// The exact bytes a checkpoint signs: `mcpg-ledger-checkpoint-v1\n<size>\n<head hex>\n<ts>\n`.
+    static func signedMessage(size: Int64, head: String, ts: String) -> [UInt8] {
+        Array("mcpg-ledger-checkpoint-v1\n\(size)\n\(head)\n\(ts)\n".utf8)
+    }
+}
+
+/// One parsed, structurally valid record line.
+struct ParsedRecord: Sendable {
+    var seq: Int64
+    var ts: String
+    var prev: String
+    var body: RecordBody
+    /// The `hash` the line claims.
+    var hash: String
+    /// Whether SHA-256 of the line's prefix equals `hash`.
+    var hashMatches: Bool
+}
+
+/// Encoding and decoding of record lines. See the format description at the top of `Ledger.swift`.
+enum RecordLine {
+    /// 64 zeros: the `prev` of record 1.
+    static let zeroHash = String(repeating: "0", count: 64)
+    /// `,"hash":"` — the bytes that end a record's hashed prefix.
+    static let hashMarker: [UInt8] = Array(#","hash":""#.utf8)
+    /// Length of `,"hash":"<64 hex>"}`.
+    static let suffixLength = hashMarker.count + 64 + 2
+
+    /// Encodes one record and returns its line (with the trailing `\n`) and its hash (lowercase hex).
+    static func encode(seq: Int64, ts: String, prev: String, body: RecordBody) -> (line: [UInt8], hash: String) {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        out.append(contentsOf: #"{"seq":"#.utf8)
+        out.append(contentsOf: String(seq).utf8)
+        out.append(contentsOf: #","ts":""#.utf8)
+        out.append(contentsOf: ts.utf8)
+        out.append(contentsOf: #"","prev":""#.utf8)
+        out.append(contentsOf: prev.utf8)
+        out.append(contentsOf: #"",""#.utf8)
+        out.append(contentsOf: body.key.utf8)
+        out.append(contentsOf: #"":"#.utf8)
+        switch body {
+        case .event(let event):
+            event.write(into: &out)
+        case .checkpoint(let c):
+            out.append(contentsOf: #"{"size":"#.utf8)
+            out.append(contentsOf: String(c.size).utf8)
+            out.append(contentsOf: #","head":""#.utf8)
+            out.append(contentsOf: c.head.utf8)
+            out.append(contentsOf: #"","key_id":""#.utf8)
+            out.append(contentsOf: c.keyID.utf8)
+            out.append(contentsOf: #"","sig":""#.utf8)
+            out.append(contentsOf: c.sig.utf8)
+            out.append(contentsOf: #""}"#.utf8)
+        case .recovery(let tornBytes, let reason):
+            out.append(contentsOf: #"{"torn_bytes":"#.utf8)
+            out.append(contentsOf: String(tornBytes).utf8)
+            out.append(contentsOf: #","reason":"#.utf8)
+            JSON.writeString(reason, into: &out)
+            out.append(UInt8(ascii: "}"))
+        }
+        let hash = Hex.encodeBytes(Sodium.sha256(out))
+        out.append(contentsOf: hashMarker)
+        out.append(contentsOf: hash)
+        out.append(contentsOf: #""}"#.utf8)
+        out.append(0x0A)
+        return (out, String(decoding: hash, as: UTF8.self))
+    }
+
+    /// Parses one line (without its `\n`). Returns the record, or why the line is not a record at all.
+    /// A record whose hash does not match is still returned, with `hashMatches == false`.
+    static func parse(_ line: ArraySlice<UInt8>) -> Result<ParsedRecord, LineError> {
+        guard line.count > suffixLength else { return .failure(LineError("too short to be a record")) }
+        let suffixStart = line.endIndex - suffixLength
+        let hexStart = suffixStart + hashMarker.count
+        guard line[suffixStart..<hexStart].elementsEqual(hashMarker),
+            line[line.endIndex - 2] == UInt8(ascii: "\""), line[line.endIndex - 1] == UInt8(ascii: "}"),
+            Hex.isLowercaseHex(line[hexStart..<(hexStart + 64)], count: 64)
+        else { return .failure(LineError("does not end with ,\"hash\":\"<64 hex>\"}")) }
+
+        let json: JSON
+        do {
+            json = try JSON.parse(line)
+        } catch {
+            return .failure(LineError("not valid JSON (\(error.reason) at byte \(error.offset))"))
+        }
+        guard case .object(let object) = json else { return .failure(LineError("not a JSON object")) }
+        let keys = object.keys
+        guard keys.count == 5, keys[0] == "seq", keys[1] == "ts", keys[2] == "prev", keys[4] == "hash" else {
+            return .failure(LineError("members are not seq, ts, prev, <kind>, hash"))
+        }
+        guard case .int(let seq)? = object["seq"], seq >= 1 else {
+            return .failure(LineError("seq is not a positive integer"))
+        }
+        guard case .string(let ts)? = object["ts"] else { return .failure(LineError("ts is not a string")) }
+        guard case .string(let prev)? = object["prev"], Hex.isLowercaseHex(prev.utf8, count: 64) else {
+            return .failure(LineError("prev is not 64 lowercase hex digits"))
+        }
+        let hash = String(decoding: line[hexStart..<(hexStart + 64)], as: UTF8.self)
+        guard object["hash"]?.stringValue == hash else { return .failure(LineError("hash member is malformed")) }
+
+        let body: RecordBody
+        let value = object.members[3].value
+        switch keys[3] {
+        case "event":
+            body = .event(value)
+        case "checkpoint":
+            guard let c = value.objectValue, c.keys == ["size", "head", "key_id", "sig"],
+                case .int(let size)? = c["size"], size >= 0,
+                let head = c["head"]?.stringValue, Hex.isLowercaseHex(head.utf8, count: 64),
+                let keyID = c["key_id"]?.stringValue, let sig = c["sig"]?.stringValue
+            else { return .failure(LineError("checkpoint is not {size, head, key_id, sig}")) }
+            body = .checkpoint(CheckpointBody(size: size, head: head, keyID: keyID, sig: sig))
+        case "recovery":
+            guard let r = value.objectValue, r.keys == ["torn_bytes", "reason"],
+                case .int(let torn)? = r["torn_bytes"], torn >= 0, let reason = r["reason"]?.stringValue
+            else { return .failure(LineError("recovery is not {torn_bytes, reason}")) }
+            body = .recovery(tornBytes: torn, reason: reason)
+        default:
+            return .failure(LineError("unknown record kind \"\(keys[3])\""))
+        }
+        let computed = Hex.encodeBytes(Sodium.sha256(line[line.startIndex..<suffixStart]))
+        let matches = computed.elementsEqual(line[hexStart..<(hexStart + 64)])
+        return .success(ParsedRecord(seq: seq, ts: ts, prev: prev, body: body, hash: hash, hashMatches: matches))
+    }
+}
+
+/// Why a line is not a record.
+struct LineError: Error, Sendable {
+    var reason: String
+    init(_ reason: String) { self.reason = reason }
+}
+
+/// UTC timestamps with millisecond precision, `2026-11-25T22:40:01.123Z`.
+enum LedgerTimestamp {
+    static func now() -> String {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = time_t(ts.tv_sec)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        let millis = Int(ts.tv_nsec / 1_000_000)
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        func put(_ value: Int, _ width: Int) {
+            var digits = [UInt8](repeating: 0x30, count: width)
+            var v = value
+            for i in stride(from: width - 1, through: 0, by: -1) {
+                digits[i] = UInt8(0x30 + v % 10)
+                v /= 10
+            }
+            out.append(contentsOf: digits)
+        }
+        put(Int(parts.tm_year) + 1900, 4)
+        out.append(UInt8(ascii: "-"))
+        put(Int(parts.tm_mon) + 1, 2)
+        out.append(UInt8(ascii: "-"))
+        put(Int(parts.tm_mday), 2)
+        out.append(UInt8(ascii: "T"))
+        put(Int(parts.tm_hour), 2)
+        out.append(UInt8(ascii: ":"))
+        put(Int(parts.tm_min), 2)
+        out.append(UInt8(ascii: ":"))
+        put(Int(parts.tm_sec), 2)
+        out.append(UInt8(ascii: "."))
+        put(millis, 3)
+        out.append(UInt8(ascii: "Z"))
+        return String(decoding: out, as: UTF8.self)
+    }
+}
