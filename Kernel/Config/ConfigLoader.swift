@@ -1,0 +1,170 @@
+import MCPGJSON
+
+/// Reads, validates and builds the config file.
+///
+/// Every problem is collected before anything is thrown, so one run reports them all. Relative paths in the
+/// file resolve against the file's directory. Referenced files are checked (signing key, trusted key files,
+/// plugin directory); the ledger need not exist. Plugin `config` blocks are only checked to be mappings here:
+/// `PluginConfigValidator` checks them once the plugins are loaded.
+public enum ConfigLoader {
+    /// Largest config file accepted.
+    public static let maxFileBytes = 4 << 20
+
+    /// Loads the config file at `path` (absolute, or relative to the working directory).
+    ///
+    /// - Throws: `ConfigError` with every problem; diagnostics name the file as `path` was given.
+    public static func load(path: String) throws(ConfigError) -> GatewayConfig {
+        let absolute = FileSystem.absolute(path, base: FileSystem.currentDirectory())
+        let whole = SourceLocation(file: path, line: 0, column: 0)
+        switch FileSystem.kind(of: absolute) {
+        case .missing: throw ConfigError([ConfigDiagnostic(whole, "config file not found")])
+        case .directory: throw ConfigError([ConfigDiagnostic(whole, "is a directory, not a config file")])
+        case .file, .other: break
+        }
+        switch FileSystem.contents(of: absolute, limit: maxFileBytes) {
+        case .failure(let error):
+            throw ConfigError([ConfigDiagnostic(whole, "cannot read config file: \(error.reason)")])
+        case .success(let bytes):
+            return try build(bytes, file: path, absolute: absolute, directory: FileSystem.directory(of: absolute))
+        }
+    }
+
+    /// Parses config text.
+    ///
+    /// - Parameters:
+    ///   - text: the YAML.
+    ///   - file: the path shown in diagnostics; made absolute against the working directory for
+    ///     `GatewayConfig.file`.
+    ///   - directory: where relative paths in the config resolve; default: `file`'s directory.
+    /// - Throws: `ConfigError` with every problem.
+    public static func parse(_ text: String, file: String, directory: String? = nil) throws(ConfigError)
+        -> GatewayConfig
+    {
+        let cwd = FileSystem.currentDirectory()
+        let absolute = FileSystem.absolute(file, base: cwd)
+        let base = directory.map { FileSystem.absolute($0, base: cwd) } ?? FileSystem.directory(of: absolute)
+        return try build(Array(text.utf8), file: file, absolute: absolute, directory: base)
+    }
+
+    private static func build(_ bytes: [UInt8], file: String, absolute: String, directory: String) throws(ConfigError)
+        -> GatewayConfig
+    {
+        var diagnostics: [ConfigDiagnostic] = []
+        guard let root = YAMLParser.parse(bytes: bytes, file: file, diagnostics: &diagnostics) else {
+            throw ConfigError(diagnostics)
+        }
+        var validator = SchemaValidator(file: file, directory: directory)
+        let json = validator.check(root, ConfigSchema.root, path: "", name: "mcpg", owner: root.location)
+        diagnostics += validator.diagnostics
+        guard diagnostics.isEmpty, let json else {
+            throw ConfigError(diagnostics.isEmpty ? [internalError(root.location)] : diagnostics)
+        }
+        var builder = Builder(root: root, json: json, absoluteFile: absolute, directory: directory)
+        let config = builder.build()
+        guard builder.diagnostics.isEmpty, let config else {
+            throw ConfigError(builder.diagnostics.isEmpty ? [internalError(root.location)] : builder.diagnostics)
+        }
+        return config
+    }
+
+    static func internalError(_ at: SourceLocation) -> ConfigDiagnostic {
+        ConfigDiagnostic(at, "internal error: the validated config could not be built (please report this)")
+    }
+}
+
+/// Turns the validated JSON (defaults filled in) and the YAML tree (for locations) into a `GatewayConfig`.
+private struct Builder {
+    let root: YAMLNode
+    let json: JSON
+    let absoluteFile: String
+    let directory: String
+    var diagnostics: [ConfigDiagnostic] = []
+
+    init(root: YAMLNode, json: JSON, absoluteFile: String, directory: String) {
+        self.root = root
+        self.json = json
+        self.absoluteFile = absoluteFile
+        self.directory = directory
+    }
+
+    mutating func build() -> GatewayConfig? {
+        guard let server = json["server"], let log = json["log"], let plugins = json["plugins"],
+            let audit = json["audit"], let pageSize = server["page_size"]?.intValue,
+            let callTimeout = server["call_timeout_ms"]?.intValue,
+            let level = log["level"]?.stringValue.flatMap(LogLevel.init(rawValue:)),
+            let format = log["format"]?.stringValue.flatMap(LogFormat.init(rawValue:)),
+            let dir = plugins["dir"]?.stringValue, let ledger = audit["ledger"]?.stringValue,
+            let signingKey = audit["signing_key"]?.stringValue,
+            let checkpointEvery = audit["checkpoint_every"]?.intValue,
+            let checkpointInterval = audit["checkpoint_interval_ms"]?.intValue
+        else { return nil }
+
+        var http: HTTPConfig?
+        if let h = server["http"] {
+            guard let listen = h["listen"]?.stringValue, case .success(let address) = StringFormat.parseListen(listen),
+                let path = h["path"]?.stringValue, let origins = h["allowed_origins"]?.arrayValue,
+                let maxBody = h["max_body_bytes"]?.intValue, let idle = h["session_idle_timeout_s"]?.intValue
+            else { return nil }
+            http = HTTPConfig(
+                host: address.host, port: address.port, path: path, allowedOrigins: origins.compactMap(\.stringValue),
+                maxBodyBytes: Int(maxBody), sessionIdleTimeoutSeconds: Int(idle))
+        }
+
+        var keys: [String] = []
+        let keyNodes = root["plugins"]?["trusted_keys"]?.items ?? []
+        for (entry, node) in zip(plugins["trusted_keys"]?.arrayValue ?? [], keyNodes) {
+            switch TrustedKey.resolve(entry.stringValue ?? "", directory: directory) {
+            case .success(let key): keys.append(key)
+            case .failure(let reason): diagnostics.append(ConfigDiagnostic(node.location, reason.text))
+            }
+        }
+
+        var backends: [BackendRef] = []
+        for pair in root["backends"]?.pairs ?? [] {
+            guard let name = pair.key.scalar?.text else { return nil }
+            guard
+                let ref = pluginRef(
+                    pair.value, json: json["backends"]?[name], path: "backends.\(name)", at: pair.key.location)
+            else { return nil }
+            backends.append(BackendRef(name: name, location: pair.key.location, ref: ref))
+        }
+
+        guard let identity = chain("identity"), let policy = chain("policy"), let transforms = chain("transforms"),
+            let sinks = chain("sinks")
+        else { return nil }
+
+        return GatewayConfig(
+            file: absoluteFile,
+            server: ServerConfig(http: http, pageSize: Int(pageSize), callTimeoutMs: Int(callTimeout)),
+            log: LogConfig(level: level, format: format),
+            plugins: PluginsConfig(dir: FileSystem.absolute(dir, base: directory), trustedKeys: keys),
+            identity: identity, policy: policy, transforms: transforms, backends: backends,
+            audit: AuditConfig(
+                ledger: FileSystem.absolute(ledger, base: directory),
+                signingKey: FileSystem.absolute(signingKey, base: directory),
+                checkpointEvery: Int(checkpointEvery), checkpointIntervalMs: Int(checkpointInterval)),
+            sinks: sinks)
+    }
+
+    func chain(_ key: String) -> [PluginRef]? {
+        let nodes = root[key]?.items ?? []
+        let values = json[key]?.arrayValue ?? []
+        guard nodes.count == values.count else { return nil }
+        var refs: [PluginRef] = []
+        for (i, (node, value)) in zip(nodes, values).enumerated() {
+            guard let ref = pluginRef(node, json: value, path: "\(key)[\(i)]", at: node.location) else { return nil }
+            refs.append(ref)
+        }
+        return refs
+    }
+
+    func pluginRef(_ node: YAMLNode, json: JSON?, path: String, at location: SourceLocation) -> PluginRef? {
+        guard let name = json?["plugin"]?.stringValue, let config = json?["config"],
+            let nameNode = node["plugin"]
+        else { return nil }
+        let configNode = node["config"].flatMap { $0.isNull ? nil : $0 }
+        return PluginRef(
+            plugin: name, config: config, location: location, pluginLocation: nameNode.location,
+            configNode: configNode, path: path)
+    }
+}

@@ -1,0 +1,247 @@
+import MCPGJSON
+
+/// The one schema of the mcpg config file. Validation, `mcpg config schema` (`jsonSchema`) and
+/// `mcpg config reference` (`markdownReference()`) are all derived from `root`.
+public enum ConfigSchema {
+    /// The config format version this build reads (`mcpg: 1`).
+    public static let formatVersion: Int64 = 1
+
+    /// A `{plugin, config}` entry.
+    static let pluginRef = SchemaNode(
+        .object([
+            SchemaField(
+                "plugin",
+                SchemaNode(
+                    .string(.name),
+                    "Name of the plugin, as the plugin declares it (`apikey` for `apikey.so`). Lowercase letters, "
+                        + "digits, `_` and `-`. The plugin's kind must match the section it is used in."),
+                required: true),
+            SchemaField(
+                "config",
+                SchemaNode(
+                    .pluginConfig,
+                    "The plugin's own settings. Checked against the JSON Schema the plugin publishes when it is "
+                        + "loaded, so mistakes are reported with their line and column like any other key."),
+                default: [:]),
+        ]),
+        "A plugin reference: which plugin to use and its settings.",
+        definitionName: "pluginRef")
+
+    static func chain(_ description: String, minItems: Int) -> SchemaNode {
+        SchemaNode(.array(pluginRef, minItems: minItems), description)
+    }
+
+    static let http = SchemaNode(
+        .object([
+            SchemaField(
+                "listen",
+                SchemaNode(
+                    .string(.listenAddress),
+                    "Address to listen on: `HOST:PORT`, an IPv6 host in brackets (`\"[::1]:8080\"`). Port 0 picks a "
+                        + "free port. Use `0.0.0.0` or `[::]` for all interfaces only behind TLS termination."),
+                default: "127.0.0.1:8080"),
+            SchemaField(
+                "path",
+                SchemaNode(.string(.urlPath), "URL path of the MCP endpoint (Streamable HTTP). Must start with `/`."),
+                default: "/mcp"),
+            SchemaField(
+                "allowed_origins",
+                SchemaNode(
+                    .array(SchemaNode(.string(.origin)), minItems: 0),
+                    "Browser origins (`scheme://host[:port]`) allowed to call the endpoint; a request with any other "
+                        + "`Origin` header is refused with 403, against DNS rebinding. Loopback origins "
+                        + "(`localhost`, `127.0.0.1`, `[::1]`, any port) are allowed when the gateway listens on a "
+                        + "loopback address. Requests without `Origin` (non-browser clients) are not affected."),
+                default: []),
+            SchemaField(
+                "max_body_bytes",
+                SchemaNode(
+                    .integer(minimum: 1024, maximum: 1 << 30),
+                    "Largest request body accepted, in bytes; larger requests get 413."),
+                default: 4_194_304),
+            SchemaField(
+                "session_idle_timeout_s",
+                SchemaNode(
+                    .integer(minimum: 1, maximum: 604_800),
+                    "Seconds after which an MCP session with no requests is closed; its client then gets 404 and "
+                        + "starts a new session."),
+                default: 1800),
+        ]),
+        "The Streamable HTTP front. Absent: no HTTP listener (use `mcpg serve --stdio`).")
+
+    static let server = SchemaNode(
+        .object([
+            SchemaField("http", http),
+            SchemaField(
+                "page_size",
+                SchemaNode(
+                    .integer(minimum: 1, maximum: 10_000),
+                    "Items per page of `tools/list`, `prompts/list`, `resources/list` and `resources/templates/list`."
+                ),
+                default: 100),
+            SchemaField(
+                "call_timeout_ms",
+                SchemaNode(
+                    .integer(minimum: 1, maximum: 3_600_000),
+                    "Deadline for one plugin call, in milliseconds. A backend call that takes longer is cancelled "
+                        + "and answered with an error."),
+                default: 30_000),
+        ]),
+        "How clients reach the gateway.")
+
+    static let log = SchemaNode(
+        .object([
+            SchemaField(
+                "level",
+                SchemaNode(
+                    .enumeration(["trace", "debug", "info", "notice", "warning", "error", "critical"]),
+                    "Lowest level written to stderr. `trace` and `debug` log every frame (never bodies or secrets)."),
+                default: "info"),
+            SchemaField(
+                "format",
+                SchemaNode(
+                    .enumeration(["text", "json"]), "`text` for people, `json` (one object per line) for collectors."),
+                default: "text"),
+        ]),
+        "Operator logs (stderr). The audit ledger is separate and not affected.")
+
+    static let plugins = SchemaNode(
+        .object([
+            SchemaField(
+                "dir",
+                SchemaNode(
+                    .string(.path(.existingDirectory)),
+                    "Directory holding the plugin files (`NAME.so` with its signature `NAME.so.minisig`)."),
+                default: "./plugins"),
+            SchemaField(
+                "trusted_keys",
+                SchemaNode(
+                    .array(SchemaNode(.string(.trustedKey)), minItems: 1),
+                    "Minisign public keys a plugin signature must verify against. Each entry is either the key "
+                        + "itself (the `RW…` second line of a `.pub` file) or, for anything not starting with `RW`, "
+                        + "the path of a `.pub` file, which must exist. Keys never come from the plugin directory."),
+                required: true),
+        ]),
+        "Where plugins come from and who may sign them.")
+
+    static let audit = SchemaNode(
+        .object([
+            SchemaField(
+                "ledger",
+                SchemaNode(
+                    .string(.path(.any)),
+                    "The append-only audit ledger (JSON lines). Created if missing, with its directory."),
+                required: true),
+            SchemaField(
+                "signing_key",
+                SchemaNode(
+                    .string(.path(.existingFile)),
+                    "Ed25519 secret key, in minisign format (as `mcpg init` or `mcpg plugin keygen` write it), "
+                        + "that signs the checkpoints; `mcpg audit verify` checks them with its public key. Must "
+                        + "exist; keep it readable by the gateway's user only."),
+                required: true),
+            SchemaField(
+                "checkpoint_every",
+                SchemaNode(
+                    .integer(minimum: 1, maximum: 1_000_000),
+                    "Write a signed checkpoint after this many records (1: after every record)."),
+                default: 1000),
+            SchemaField(
+                "checkpoint_interval_ms",
+                SchemaNode(
+                    .integer(minimum: 1, maximum: 3_600_000),
+                    "Write a signed checkpoint at least this often while records arrive, in milliseconds."),
+                default: 1000),
+        ]),
+        "The tamper-evident record of every decision and outcome.")
+
+    /// The whole config file.
+    public static let root = SchemaNode(
+        .object([
+            SchemaField(
+                "mcpg", SchemaNode(.version(formatVersion), "Config format version. Must be `1`."), required: true),
+            SchemaField("server", server, default: [:]),
+            SchemaField("log", log, default: [:]),
+            SchemaField("plugins", plugins, required: true),
+            SchemaField(
+                "identity",
+                chain(
+                    "The identity chain, tried in order: the first plugin that recognises the caller sets the "
+                        + "principal. A caller no plugin recognises is refused.", minItems: 1),
+                required: true),
+            SchemaField(
+                "policy",
+                chain(
+                    "The policy chain, asked in order. The default is deny: a request no plugin allows is "
+                        + "refused.", minItems: 1),
+                required: true),
+            SchemaField(
+                "transforms",
+                chain(
+                    "Transforms applied, in order, to requests before the backend and to its responses.", minItems: 0),
+                default: []),
+            SchemaField(
+                "backends",
+                SchemaNode(
+                    .map(keyFormat: .name, value: pluginRef, noun: "backend"),
+                    "The MCP servers behind the gateway, by name (lowercase letters, digits, `_` and `-`). The name "
+                        + "appears in audit records and policies."),
+                default: [:]),
+            SchemaField("audit", audit, required: true),
+            SchemaField(
+                "sinks",
+                chain("Where audit events are also sent (after they are in the ledger).", minItems: 0),
+                default: []),
+        ]),
+        "The mcpg config file (YAML).")
+
+    /// A complete config, shown in the reference. It refers to `./plugins`, `./keys/plugins.pub` and
+    /// `./keys/audit.key`; the tests check that it is valid.
+    public static let example = """
+        mcpg: 1
+        server:
+          http:
+            listen: "127.0.0.1:8080"
+            path: /mcp
+            allowed_origins: ["http://localhost:6274"]
+          page_size: 100
+          call_timeout_ms: 30000
+        log:
+          level: info
+        plugins:
+          dir: ./plugins
+          trusted_keys: [./keys/plugins.pub]
+        identity:
+          - plugin: apikey
+            config:
+              keys:
+                - id: alice
+                  sha256: 2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b
+                  groups: [eng]
+          - plugin: anonymous        # loopback callers only
+        policy:
+          - plugin: rules
+            config:
+              rules:
+                - { id: eng-tools, effect: allow, groups: [eng] }
+        transforms:
+          - plugin: redact
+            config:
+              rules:
+                - patterns: [{ name: email, builtin: email }]
+        backends:
+          demo:
+            plugin: mock
+            config:
+              tools: [{ name: echo, description: Echoes its input }]
+        audit:
+          ledger: ./data/audit.ledger
+          signing_key: ./keys/audit.key
+          checkpoint_every: 1000
+          checkpoint_interval_ms: 1000
+        sinks:
+          - plugin: jsonl
+            config: { path: ./data/events.jsonl }
+
+        """
+}

@@ -1,0 +1,234 @@
+import MCPGJSON
+
+/// A loaded, validated config file: an immutable snapshot. Paths are absolute, defaults are filled in.
+public struct GatewayConfig: Sendable, Equatable {
+    /// Absolute path of the config file.
+    public var file: String
+    /// How clients reach the gateway.
+    public var server: ServerConfig
+    /// Operator logging.
+    public var log: LogConfig
+    /// Plugin directory and trusted signing keys.
+    public var plugins: PluginsConfig
+    /// The identity chain, in order (at least one entry).
+    public var identity: [PluginRef]
+    /// The policy chain, in order (at least one entry).
+    public var policy: [PluginRef]
+    /// Transforms, in order.
+    public var transforms: [PluginRef]
+    /// Backends in file order; names are unique.
+    public var backends: [BackendRef]
+    /// The audit ledger.
+    public var audit: AuditConfig
+    /// Audit sinks, in order.
+    public var sinks: [PluginRef]
+
+    /// Creates a config snapshot (the loader does this; tests may build one directly).
+    public init(
+        file: String, server: ServerConfig, log: LogConfig = LogConfig(), plugins: PluginsConfig,
+        identity: [PluginRef], policy: [PluginRef], transforms: [PluginRef] = [], backends: [BackendRef] = [],
+        audit: AuditConfig, sinks: [PluginRef] = []
+    ) {
+        self.file = file
+        self.server = server
+        self.log = log
+        self.plugins = plugins
+        self.identity = identity
+        self.policy = policy
+        self.transforms = transforms
+        self.backends = backends
+        self.audit = audit
+        self.sinks = sinks
+    }
+
+    /// Every plugin reference with the section it is used in, in file order of sections
+    /// (identity, policy, transforms, backends, sinks).
+    public var allPluginRefs: [(section: ConfigSection, ref: PluginRef)] {
+        identity.map { (.identity, $0) } + policy.map { (.policy, $0) } + transforms.map { (.transforms, $0) }
+            + backends.map { (.backends, $0.ref) } + sinks.map { (.sinks, $0) }
+    }
+}
+
+/// The config sections that hold plugin references; each takes plugins of one kind.
+public enum ConfigSection: String, Sendable, CaseIterable {
+    case identity, policy, transforms, backends, sinks
+
+    /// The plugin kind (as PluginKit names it) the section takes: `identity`, `policy`, `transform`,
+    /// `backend`, `sink`.
+    public var pluginKind: String {
+        switch self {
+        case .identity: return "identity"
+        case .policy: return "policy"
+        case .transforms: return "transform"
+        case .backends: return "backend"
+        case .sinks: return "sink"
+        }
+    }
+}
+
+/// `server`.
+public struct ServerConfig: Sendable, Equatable {
+    /// The Streamable HTTP front, or nil when the config has no `server.http` (stdio only).
+    public var http: HTTPConfig?
+    /// `server.page_size`: items per page of the list methods.
+    public var pageSize: Int
+    /// `server.call_timeout_ms`: deadline of one plugin call.
+    public var callTimeoutMs: Int
+
+    /// Creates server settings; defaults are the schema's.
+    public init(http: HTTPConfig? = nil, pageSize: Int = 100, callTimeoutMs: Int = 30_000) {
+        self.http = http
+        self.pageSize = pageSize
+        self.callTimeoutMs = callTimeoutMs
+    }
+}
+
+/// `server.http`.
+public struct HTTPConfig: Sendable, Equatable {
+    /// Host to bind, without brackets for IPv6 (`127.0.0.1`, `::1`, `localhost`).
+    public var host: String
+    /// Port to bind; 0 picks a free one.
+    public var port: Int
+    /// The path of the MCP endpoint; starts with `/`.
+    public var path: String
+    /// Allowed `Origin` values, as written (`scheme://host[:port]`); compare scheme and host case-insensitively.
+    public var allowedOrigins: [String]
+    /// Largest request body accepted.
+    public var maxBodyBytes: Int
+    /// Idle time after which a session is closed.
+    public var sessionIdleTimeoutSeconds: Int
+
+    /// Creates HTTP settings; defaults are the schema's.
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, path: String = "/mcp", allowedOrigins: [String] = [],
+        maxBodyBytes: Int = 4_194_304, sessionIdleTimeoutSeconds: Int = 1800
+    ) {
+        self.host = host
+        self.port = port
+        self.path = path
+        self.allowedOrigins = allowedOrigins
+        self.maxBodyBytes = maxBodyBytes
+        self.sessionIdleTimeoutSeconds = sessionIdleTimeoutSeconds
+    }
+
+    /// `host:port` as written in the config (`[::1]:8080` for IPv6).
+    public var listen: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// `log`.
+public struct LogConfig: Sendable, Equatable {
+    /// Lowest level logged; the names are swift-log's `Logger.Level` raw values.
+    public var level: LogLevel
+    /// Output format.
+    public var format: LogFormat
+
+    /// Creates log settings; defaults are the schema's.
+    public init(level: LogLevel = .info, format: LogFormat = .text) {
+        self.level = level
+        self.format = format
+    }
+}
+
+/// `log.level`, named as swift-log's `Logger.Level`.
+public enum LogLevel: String, Sendable, CaseIterable {
+    case trace, debug, info, notice, warning, error, critical
+}
+
+/// `log.format`.
+public enum LogFormat: String, Sendable, CaseIterable {
+    /// Human-readable lines.
+    case text
+    /// One JSON object per line.
+    case json
+}
+
+/// `plugins`.
+public struct PluginsConfig: Sendable, Equatable {
+    /// Absolute path of the plugin directory (exists at load time).
+    public var dir: String
+    /// The trusted minisign public keys as key text (`RW…`); entries naming a `.pub` file are already read.
+    public var trustedKeys: [String]
+
+    /// Creates plugin settings.
+    public init(dir: String, trustedKeys: [String]) {
+        self.dir = dir
+        self.trustedKeys = trustedKeys
+    }
+}
+
+/// `audit`.
+public struct AuditConfig: Sendable, Equatable {
+    /// Absolute path of the ledger file; it and its directory may not exist yet.
+    public var ledger: String
+    /// Absolute path of the checkpoint signing key (exists at load time).
+    public var signingKey: String
+    /// Records between signed checkpoints (1 = every record).
+    public var checkpointEvery: Int
+    /// Longest time between signed checkpoints while records arrive.
+    public var checkpointIntervalMs: Int
+
+    /// Creates audit settings; defaults are the schema's.
+    public init(ledger: String, signingKey: String, checkpointEvery: Int = 1000, checkpointIntervalMs: Int = 1000) {
+        self.ledger = ledger
+        self.signingKey = signingKey
+        self.checkpointEvery = checkpointEvery
+        self.checkpointIntervalMs = checkpointIntervalMs
+    }
+}
+
+/// One `{plugin, config}` entry of a chain, a backend or a sink.
+public struct PluginRef: Sendable, Equatable {
+    /// The plugin's name (`[a-z0-9_-]+`).
+    public var plugin: String
+    /// The entry's `config` block as JSON; `{}` when absent or null.
+    public var config: JSON
+    /// Where the entry starts (the sequence item, or for a backend its name).
+    public var location: SourceLocation
+    /// Where the `plugin:` value is: the place to report "unknown plugin" or "wrong kind".
+    public var pluginLocation: SourceLocation
+    /// The YAML of `config`, to put errors found inside it at their line and column; nil when absent.
+    public var configNode: YAMLNode?
+    /// Where in the config the entry is, for messages and logs: `identity[0]`, `backends.demo`.
+    public var path: String
+
+    /// Creates a reference (the loader does this; tests and tools may too).
+    public init(
+        plugin: String, config: JSON = [:], location: SourceLocation, pluginLocation: SourceLocation? = nil,
+        configNode: YAMLNode? = nil, path: String = ""
+    ) {
+        self.plugin = plugin
+        self.config = config
+        self.location = location
+        self.pluginLocation = pluginLocation ?? location
+        self.configNode = configNode
+        self.path = path
+    }
+
+    /// A diagnostic about this entry's plugin, at its `plugin:` value: e.g. `unknown plugin "apikye"` or
+    /// `plugin "rules" is a policy plugin; identity takes identity plugins`.
+    public func diagnostic(_ message: String) -> ConfigDiagnostic {
+        ConfigDiagnostic(pluginLocation, message)
+    }
+
+    /// A diagnostic about this entry's `config` block, at the block (or at the entry when it has none).
+    public func configDiagnostic(_ message: String) -> ConfigDiagnostic {
+        ConfigDiagnostic(configNode?.location ?? location, message)
+    }
+}
+
+/// One entry of `backends`.
+public struct BackendRef: Sendable, Equatable {
+    /// The backend's name (the map key).
+    public var name: String
+    /// Where the name is.
+    public var location: SourceLocation
+    /// The plugin that serves it.
+    public var ref: PluginRef
+
+    /// Creates a backend entry.
+    public init(name: String, location: SourceLocation, ref: PluginRef) {
+        self.name = name
+        self.location = location
+        self.ref = ref
+    }
+}
