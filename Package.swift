@@ -103,6 +103,7 @@ var targets: [Target] = [
             "MCPGTransport", "MCPGRouter", "MCPGConfig", "MCPGLoader", "MCPGAudit", "MCPGFrames", "MCPGJSON",
             "CMCPGPlugin",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

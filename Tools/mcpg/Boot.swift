@@ -106,7 +106,7 @@ enum Boot {
         if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
 
         let ledger: Ledger
-        do {
+        do throws(any Error) {
             let key = try MinisignSecretKey(contentsOfFile: config.audit.signingKey)
             let signer = try LedgerSigner(keyID: key.keyID, secretKey: key.secretKeyBytes)
             try makeDirectories(parentDirectory(of: config.audit.ledger))

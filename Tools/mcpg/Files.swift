@@ -54,7 +54,12 @@ struct FileProblem: Error, CustomStringConvertible {
 
 /// Writes a line to stderr.
 func printError(_ line: String) {
-    var l = line
-    l.append("\n")
-    _ = l.withCString { fputs($0, stderr) }
+    let bytes = Array((line + "\n").utf8)
+    var off = 0
+    while off < bytes.count {
+        let n = bytes[off...].withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return }
+        off += n
+    }
 }

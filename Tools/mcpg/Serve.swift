@@ -6,6 +6,7 @@ import MCPGJSON
 import MCPGLoader
 import MCPGRouter
 import MCPGTransport
+import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
