@@ -1,1 +1,0 @@
-// Placeholder until the Loader module lands.
