@@ -26,12 +26,15 @@
 //   is decimal and `<ts>` is the checkpoint record's own `ts`. A checkpoint is written after every
 //   `checkpointEvery` records, after `checkpointInterval` if any record was appended since the last one, and at
 //   a clean `close()`.
-// - `recovery`: written when a ledger is reopened after a crash left a torn last line (no trailing `\n`, or a
-//   last line that is not a record). The writer first appends a `\n` if the torn line lacks one, so the torn bytes
-//   stay in the file, untouched, as a line of their own; then the recovery record, whose `torn_bytes` is the length
-//   of that torn line without its `\n` and whose `prev` is the hash of the last valid record before it. Torn bytes
-//   are never part of the chain. A verifier reports such a line as a warning (naming its byte offset) when a
-//   recovery record with a matching `torn_bytes` follows it, and as an error otherwise.
+// - `recovery`: written when a ledger is reopened after a crash left a torn end: a last line without its `\n`, or
+//   last lines that are not records (a crash during an earlier recovery can leave two). The writer first appends a
+//   `\n` if the file lacks one, so the torn bytes stay in the file, untouched, as line(s) of their own; then the
+//   recovery record, whose `torn_bytes` counts the bytes from the first torn byte up to, not including, the `\n`
+//   just before the recovery record, and whose `prev` is the hash of the last valid record before them. Torn
+//   bytes are never part of the chain. A verifier reports torn lines as a warning (naming their byte offset) when
+//   a recovery record with a matching `torn_bytes` follows them, and as an error otherwise; torn lines at the very
+//   end of the file (not yet recovered) are a warning. A last line that is a complete, valid record missing only
+//   its `\n` is kept as a record: the writer adds the `\n`.
 //
 // Head file: after each checkpoint is durable in the ledger, `<ledger>.head` is replaced atomically (write
 // `<ledger>.head.tmp`, fsync, rename, fsync the directory) with one JSON object and `\n`:
@@ -46,7 +49,6 @@
 // could have appended them, so `LedgerVerifier` reports them as a failure unless told to allow an unsealed tail.
 // One ledger is signed with one key; to change keys, start a new ledger.
 
-import Dispatch
 import Logging
 import MCPGJSON
 import Synchronization
@@ -56,26 +58,6 @@ import Synchronization
 #elseif canImport(Darwin)
     import Darwin
 #endif
-
-/// What `Ledger.append` returns once the record is durable.
-public struct LedgerReceipt: Sendable, Equatable {
-    /// The record's sequence number.
-    public var seq: Int64
-    /// The record's hash (64 lowercase hex digits).
-    public var hash: String
-}
-
-/// A torn last line found (and recovered) when an existing ledger was opened.
-public struct LedgerRecovery: Sendable, Equatable {
-    /// Byte offset of the torn line's first byte.
-    public var byteOffset: Int64
-    /// Length of the torn line, without a `\n`.
-    public var tornBytes: Int64
-    /// Why the line is considered torn.
-    public var reason: String
-    /// Seq of the recovery record written after it.
-    public var recordSeq: Int64
-}
 
 /// The audit ledger's writer: appends events as hash-chained JSON lines, group-commits them with fsync, and
 /// seals the chain with Ed25519-signed checkpoints. See the format description at the top of this file.
@@ -409,39 +391,6 @@ public actor Ledger {
             let line = Array(batch.bytes[start..<(end - 1)])
             for (_, continuation) in subscribers { continuation.yield(line) }
             start = end
-        }
-    }
-}
-
-/// Runs the ledger's blocking writes on one serial dispatch queue, off the actor and the concurrency pool.
-private struct LedgerIO: Sendable {
-    let path: String
-    let headPath: String
-    let queue: DispatchQueue
-
-    init(path: String) {
-        self.path = path
-        self.headPath = HeadFile.path(forLedger: path)
-        self.queue = DispatchQueue(label: "mcpg.audit.ledger")
-    }
-
-    /// write + fsync the batch, then (if it holds a checkpoint) replace the head file. Returns whether the head
-    /// file was written; a head file failure is returned as an error too, since the next open would then trust
-    /// an older head.
-    func commit(fd: Int32, bytes: [UInt8], head: HeadFile?) async -> Result<Bool, LedgerError> {
-        await withCheckedContinuation { continuation in
-            queue.async {
-                do throws(LedgerError) {
-                    try POSIXFile.writeAll(fd, bytes, path: path)
-                    try POSIXFile.sync(fd, path: path)
-                    if let head {
-                        try POSIXFile.replaceAtomically(headPath, with: head.serialized())
-                    }
-                    continuation.resume(returning: .success(head != nil))
-                } catch {
-                    continuation.resume(returning: .failure(error))
-                }
-            }
         }
     }
 }

@@ -8,20 +8,29 @@ struct LedgerTail: Sendable {
     var sinceCheckpoint = 0
     /// The newest checkpoint in the ledger, as a head file would record it.
     var newestCheckpoint: HeadFile?
-    /// A torn last line, if there is one.
+    /// The torn end of the file, if there is one: one or more lines after the last record that are not records.
     var torn: Torn?
     /// The last line was a complete, valid record without its `\n`: the writer adds the newline.
     var missingNewline = false
 
+    /// Unreadable bytes at the end of the ledger.
     struct Torn: Sendable {
+        /// Offset of the first unreadable byte (just after the last record's `\n`).
         var offset: Int64
+        /// Bytes from `offset` to the end of the file, less a final `\n` if the file has one.
         var length: Int64
+        /// Whether the file ends with `\n` (else the writer adds one before the recovery record).
         var terminated: Bool
         var reason: String
     }
 
+    /// More unreadable lines than this at the end is not a crash (a crash tears one line; a crash during the
+    /// recovery that follows, one more): the writer refuses such a file rather than append to something that may
+    /// not be a ledger at all.
+    static let maxTornLines = 8
+
     /// Reads the tail of the ledger open on `fd` and checks it against the head file.
-    /// - Throws: `.damaged` if the tail is not what a crash leaves (an edited record, two bad lines), `.truncated`
+    /// - Throws: `.damaged` if the tail is not what a crash leaves (an edited record, many bad lines), `.truncated`
     ///   if the ledger is shorter than the head file's checkpoint, `.badKey` if the ledger's checkpoints were
     ///   signed by another key.
     static func read(fd: Int32, path: String, head: HeadFile?, keyID: String) throws(LedgerError) -> LedgerTail {
@@ -39,29 +48,50 @@ struct LedgerTail: Sendable {
             }
             return tail
         }
-        var last: ParsedRecord
-        switch RecordLine.parse(lastLine.bytes[...]) {
-        case .success(let record) where record.hashMatches:
-            last = record
-            tail.missingNewline = !lastLine.terminated
-        case .success(let record):
-            throw LedgerError(
-                .damaged,
-                "\(path): last record (seq \(record.seq), byte offset \(lastLine.offset)) does not match its hash: "
-                    + "the ledger was edited; \(verifyHint)")
-        case .failure(let problem):
-            tail.torn = Torn(
-                offset: lastLine.offset, length: Int64(lastLine.bytes.count), terminated: lastLine.terminated,
-                reason: lastLine.terminated
-                    ? "last line is not a record: \(problem.reason)" : "last line has no trailing newline")
-            guard let previous = try reader.next() else { return tail }
-            guard case .success(let record) = RecordLine.parse(previous.bytes[...]), record.hashMatches else {
+        // Walk back over unreadable lines (the torn end) to the last valid record.
+        var line = lastLine
+        var tornLines = 0
+        var lastReason = ""
+        var found: ParsedRecord?
+        walk: while found == nil {
+            switch RecordLine.parse(line.bytes[...]) {
+            case .success(let record) where record.hashMatches:
+                found = record
+                if tornLines == 0 { tail.missingNewline = !line.terminated }
+            case .success(let record):
                 throw LedgerError(
                     .damaged,
-                    "\(path): the line before the torn last line (byte offset \(previous.offset)) is not a valid "
-                        + "record either; \(verifyHint)")
+                    "\(path): record \(record.seq) (byte offset \(line.offset)) near the end does not match its hash: "
+                        + "the ledger was edited; \(verifyHint)")
+            case .failure(let problem):
+                if tornLines == 0 {
+                    lastReason =
+                        line.terminated
+                        ? "last line is not a record: \(problem.reason)" : "last line has no trailing newline"
+                }
+                tornLines += 1
+                guard tornLines <= maxTornLines else {
+                    throw LedgerError(
+                        .damaged,
+                        "\(path): more than \(maxTornLines) lines at the end are not records (is this a ledger?); "
+                            + verifyHint)
+                }
+                tail.torn = Torn(
+                    offset: line.offset, length: size - line.offset - (lastLine.terminated ? 1 : 0),
+                    terminated: lastLine.terminated,
+                    reason: tornLines == 1 ? lastReason : "the last \(tornLines) lines are not records (\(lastReason))")
+                guard let previous = try reader.next() else { break walk }
+                line = previous
             }
-            last = record
+        }
+        guard let last = found else {
+            if let head {
+                throw LedgerError(
+                    .truncated,
+                    "\(path): ledger has no valid record but its head file's signed checkpoint covers \(head.size) "
+                        + "records (truncated)")
+            }
+            return tail
         }
         tail.lastSeq = last.seq
         tail.lastHash = last.hash

@@ -107,12 +107,21 @@ private struct VerifyState {
         return report
     }
 
-    /// A torn line waiting for the recovery record that must follow it.
+    /// Unreadable lines waiting for the recovery record that must follow them.
     struct PendingTorn {
-        var line: Int
+        var firstLine: Int
+        var lastLine: Int
         var offset: Int64
+        /// Bytes from `offset` to the end of the last unreadable line (inner `\n`s included).
         var length: Int
+        /// Why the first of them is not a record.
         var reason: String
+
+        var place: String {
+            firstLine == lastLine
+                ? "line \(firstLine) (byte offset \(offset))" : "lines \(firstLine)-\(lastLine) (byte offset \(offset))"
+        }
+        var isOneLine: Bool { firstLine == lastLine }
     }
 
     mutating func scan(_ reader: inout ForwardLineReader) throws(LedgerError) {
@@ -127,21 +136,43 @@ private struct VerifyState {
             switch RecordLine.parse(line.bytes[...]) {
             case .failure(let error):
                 let reason = line.terminated ? error.reason : "no trailing newline"
-                if let torn = pendingTorn {
-                    _ = fail("line \(torn.line) (byte offset \(torn.offset)): not a record (\(torn.reason))")
-                    return
+                if var torn = pendingTorn {
+                    torn.lastLine = lineNumber
+                    torn.length += 1 + line.bytes.count
+                    pendingTorn = torn
+                } else {
+                    pendingTorn = PendingTorn(
+                        firstLine: lineNumber, lastLine: lineNumber, offset: line.offset, length: line.bytes.count,
+                        reason: reason)
                 }
-                if next == nil {
+                if next == nil, let torn = pendingTorn {
+                    // What a crash can leave: a line or two after the last record, or a first line cut short.
+                    let crashLike =
+                        torn.lastLine - torn.firstLine < LedgerTail.maxTornLines
+                        && (report.records > 0 || (torn.isOneLine && !line.terminated))
+                    guard crashLike else {
+                        _ = fail("\(torn.place): not \(torn.isOneLine ? "a record" : "records") (\(torn.reason))")
+                        return
+                    }
+                    let what =
+                        torn.isOneLine
+                        ? "torn last line of \(torn.length) bytes" : "\(torn.length) bytes at the end are not records"
                     report.warnings.append(
-                        "line \(lineNumber) (byte offset \(line.offset)): torn last line of \(line.bytes.count) "
-                            + "bytes (\(reason)); the writer appends a recovery record when it reopens the ledger")
-                    continue
+                        "\(torn.place): \(what) (\(torn.reason)); the writer appends a recovery record when it "
+                            + "reopens the ledger")
+                    pendingTorn = nil
                 }
-                pendingTorn = PendingTorn(
-                    line: lineNumber, offset: line.offset, length: line.bytes.count, reason: reason)
                 continue
             case .success(let parsed):
                 record = parsed
+            }
+            if let torn = pendingTorn {
+                guard case .recovery(let tornBytes, _) = record.body, tornBytes == Int64(torn.length) else {
+                    _ = fail(
+                        "\(torn.place): not \(torn.isOneLine ? "a record" : "records") (\(torn.reason)), and no "
+                            + "recovery record for \(torn.isOneLine ? "it" : "them") follows")
+                    return
+                }
             }
             guard record.hashMatches else {
                 _ = fail("record \(expected) (line \(lineNumber)): hash mismatch (edited)")
@@ -156,16 +187,10 @@ private struct VerifyState {
                 _ = fail("record \(expected) (line \(lineNumber)): prev \(what) (deleted or reordered)")
                 return
             }
-            if let torn = pendingTorn {
-                guard case .recovery(let tornBytes, let why) = record.body, tornBytes == Int64(torn.length) else {
-                    _ = fail(
-                        "line \(torn.line) (byte offset \(torn.offset)): not a record (\(torn.reason)), and no "
-                            + "recovery record for it follows")
-                    return
-                }
+            if let torn = pendingTorn, case .recovery(_, let why) = record.body {
                 report.warnings.append(
-                    "line \(torn.line) (byte offset \(torn.offset)): torn line of \(torn.length) bytes "
-                        + "(\(why)), recovered by record \(expected)")
+                    "\(torn.place): torn \(torn.isOneLine ? "line" : "lines") of \(torn.length) bytes (\(why)), "
+                        + "recovered by record \(expected)")
                 pendingTorn = nil
             } else if case .recovery = record.body {
                 _ = fail("record \(expected) (line \(lineNumber)): recovery record without a torn line before it")

@@ -136,6 +136,41 @@ import Testing
         #expect(verify(path, key: key).ok)
     }
 
+    @Test func crashDuringRecoveryIsRecoveredToo() async throws {
+        let dir = try TempDir()
+        let path = dir.file("audit.ledger")
+        let key = TestKey()
+        var ledger = try openLedger(path, key: key)
+        try await appendEvents(ledger, count: 2)
+        try await ledger.close()  // records 1-2 and checkpoint 3
+        let sizeBefore = try LedgerFileText.size(path)
+        // A torn record, then the newline and part of a recovery record, as a second crash would leave them.
+        let torn = #"{"seq":4,"ts":"2026-11-25T22:40:01.123Z","prev""#
+        let partial = #"{"seq":4,"ts":"2026-11-25T22:41:00.000Z","prev":"abc"#
+        try LedgerFileText.append(torn + "\n" + partial, to: path)
+        ledger = try openLedger(path, key: key)
+        let tornBytes = Int64(torn.utf8.count + 1 + partial.utf8.count)
+        #expect(ledger.recovery?.byteOffset == sizeBefore)
+        #expect(ledger.recovery?.tornBytes == tornBytes)
+        #expect(ledger.recovery?.reason.hasPrefix("the last 2 lines are not records") == true)
+        try await appendEvents(ledger, count: 1, from: 3)
+        try await ledger.close()
+        let report = verify(path, key: key)
+        #expect(report.ok)
+        let expected = "lines 4-5 (byte offset \(sizeBefore)): torn lines of \(tornBytes) bytes"
+        #expect(report.warnings.first?.hasPrefix(expected) == true)
+        #expect(report.records == 6)  // 2 events, checkpoint, recovery, event, checkpoint
+    }
+
+    @Test func aFileThatIsNotALedgerIsRefused() async throws {
+        let dir = try TempDir()
+        let path = dir.file("notes.txt")
+        try LedgerFileText.write((1...20).map { "line \($0) of someone's notes" }, to: path)
+        let sizeBefore = try LedgerFileText.size(path)
+        #expect(throws: LedgerError(.damaged, "")) { try openLedger(path, key: TestKey()) }
+        #expect(try LedgerFileText.size(path) == sizeBefore)
+    }
+
     @Test func editedLastRecordRefusesToOpen() async throws {
         let dir = try TempDir()
         let path = dir.file("audit.ledger")
