@@ -119,14 +119,17 @@ private struct Builder {
             }
         }
 
+        // Validation succeeded, so the JSON object has one member per YAML pair, in the same order.
         var backends: [BackendRef] = []
-        for pair in root["backends"]?.pairs ?? [] {
-            guard let name = pair.key.scalar?.text else { return nil }
-            guard
-                let ref = pluginRef(
-                    pair.value, json: json["backends"]?[name], path: "backends.\(name)", at: pair.key.location)
+        let backendPairs = root["backends"]?.pairs ?? []
+        let backendMembers = json["backends"]?.objectValue?.members ?? []
+        guard backendPairs.count == backendMembers.count else { return nil }
+        for (pair, member) in zip(backendPairs, backendMembers) {
+            let path = "backends.\(member.key)"
+            guard pair.key.scalar?.text == member.key,
+                let ref = pluginRef(pair.value, json: member.value, path: path, at: pair.key.location)
             else { return nil }
-            backends.append(BackendRef(name: name, location: pair.key.location, ref: ref))
+            backends.append(BackendRef(name: member.key, location: pair.key.location, ref: ref))
         }
 
         guard let identity = chain("identity"), let policy = chain("policy"), let transforms = chain("transforms"),

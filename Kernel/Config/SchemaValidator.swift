@@ -98,7 +98,7 @@ struct SchemaValidator {
 
         case .map(let keyFormat, let valueSchema, let noun):
             guard let pairs = mapping(node) else { return nil }
-            var out = JSONObject()
+            var out: [JSONMember] = []
             var valid = true
             var seen: [String: SourceLocation] = [:]
             for pair in pairs {
@@ -118,12 +118,12 @@ struct SchemaValidator {
                 }
                 let child = "\(path).\(key)"
                 if let value = check(pair.value, valueSchema, path: child, name: noun, owner: pair.key.location) {
-                    out[key] = value
+                    out.append(JSONMember(key, value))
                 } else {
                     valid = false
                 }
             }
-            return valid ? .object(out) : nil
+            return valid ? .object(JSONObject(out)) : nil
 
         case .pluginConfig:
             if node.isNull { return .object([:]) }

@@ -132,7 +132,7 @@ extension YAMLNode {
         case .sequence(let items):
             return .array(items.map { $0.json(context: context, diagnostics: &diagnostics) })
         case .mapping(let pairs):
-            var object = JSONObject()
+            var members: [JSONMember] = []
             var seen: [String: SourceLocation] = [:]
             for pair in pairs {
                 guard let key = pair.key.scalar?.text else {
@@ -149,9 +149,9 @@ extension YAMLNode {
                     continue
                 }
                 seen[key] = pair.key.location
-                object[key] = pair.value.json(context: context, diagnostics: &diagnostics)
+                members.append(JSONMember(key, pair.value.json(context: context, diagnostics: &diagnostics)))
             }
-            return .object(object)
+            return .object(JSONObject(members))
         }
     }
 }

@@ -66,9 +66,14 @@ public enum YAMLParser {
 
 /// Turns the event stream into a tree.
 private struct TreeBuilder {
-    enum Frame {
-        case sequence(SourceLocation, [YAMLNode])
-        case mapping(SourceLocation, [YAMLPair], pendingKey: YAMLNode?)
+    /// An open collection. A struct mutated in place through `stack[last]`, so appending never copies
+    /// the collected children (an enum payload taken out and put back would, making big files quadratic).
+    struct Frame {
+        var isMapping: Bool
+        var start: SourceLocation
+        var items: [YAMLNode] = []
+        var pairs: [YAMLPair] = []
+        var pendingKey: YAMLNode?
     }
 
     let file: String
@@ -115,21 +120,19 @@ private struct TreeBuilder {
         case YAML_SEQUENCE_START_EVENT:
             checkAnchor(event.data.sequence_start.anchor, at: at)
             checkCollectionTag(cString(event.data.sequence_start.tag), expected: "seq", at: at)
-            push(.sequence(at, []), at: at)
+            push(Frame(isMapping: false, start: at), at: at)
         case YAML_MAPPING_START_EVENT:
             checkAnchor(event.data.mapping_start.anchor, at: at)
             checkCollectionTag(cString(event.data.mapping_start.tag), expected: "map", at: at)
-            push(.mapping(at, [], pendingKey: nil), at: at)
+            push(Frame(isMapping: true, start: at), at: at)
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             if skipping > 0 {
                 skipping -= 1
                 if skipping == 0 { add(YAMLNode(.scalar(YAMLScalar(text: "", value: .null)), at: at)) }
                 return
             }
-            switch stack.removeLast() {
-            case .sequence(let start, let items): add(YAMLNode(.sequence(items), at: start))
-            case .mapping(let start, let pairs, _): add(YAMLNode(.mapping(pairs), at: start))
-            }
+            let frame = stack.removeLast()
+            add(YAMLNode(frame.isMapping ? .mapping(frame.pairs) : .sequence(frame.items), at: frame.start))
         case YAML_ALIAS_EVENT:
             let name = cString(event.data.alias.anchor) ?? ""
             diagnostics.append(
@@ -153,21 +156,18 @@ private struct TreeBuilder {
 
     mutating func add(_ node: YAMLNode) {
         if skipping > 0 { return }
-        guard let top = stack.popLast() else {
+        let top = stack.count - 1
+        guard top >= 0 else {
             root = node
             return
         }
-        switch top {
-        case .sequence(let start, var items):
-            items.append(node)
-            stack.append(.sequence(start, items))
-        case .mapping(let start, var pairs, let pendingKey):
-            if let key = pendingKey {
-                pairs.append(YAMLPair(key: key, value: node))
-                stack.append(.mapping(start, pairs, pendingKey: nil))
-            } else {
-                stack.append(.mapping(start, pairs, pendingKey: node))
-            }
+        if !stack[top].isMapping {
+            stack[top].items.append(node)
+        } else if let key = stack[top].pendingKey {
+            stack[top].pairs.append(YAMLPair(key: key, value: node))
+            stack[top].pendingKey = nil
+        } else {
+            stack[top].pendingKey = node
         }
     }
 

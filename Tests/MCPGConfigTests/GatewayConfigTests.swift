@@ -87,6 +87,16 @@ import Testing
         #expect(http.sessionIdleTimeoutSeconds == 1800)
     }
 
+    @Test("a config with many backends keeps every one, in file order, with its own config")
+    func manyBackends() throws {
+        var text = try #require(Fixtures.read("\(Fixtures.configDir)/valid-minimal.yaml")) + "backends:\n"
+        for i in 0..<500 { text += "  b\(i): { plugin: mock, config: { tools: [{ name: t\(i) }] } }\n" }
+        let config = try ConfigLoader.parse(text, file: "big.yaml", directory: Fixtures.configDir)
+        #expect(config.backends.map(\.name) == (0..<500).map { "b\($0)" })
+        #expect(config.backends[499].ref.config == ["tools": [["name": "t499"]]])
+        #expect(config.backends[499].location.line == 12 + 499)
+    }
+
     @Test("load(path:) reads a real file and resolves paths against its directory")
     func loadFromDisk() throws {
         let path = Fixtures.configDir + "/valid-minimal.yaml"
