@@ -40,6 +40,9 @@ public final class HTTPFront: Service {
     let logger: Logger
     let bound = Mutex<SocketAddress?>(nil)
     let onListening: (@Sendable (SocketAddress) -> Void)?
+    /// Requests being served; shutdown waits for them (up to `drainTimeout`) before the ledger closes.
+    let inflight = InflightCounter()
+    let drainTimeout: Duration = .seconds(10)
 
     public init(gateway: Gateway, config: HTTPFrontConfig, group: MultiThreadedEventLoopGroup, logger: Logger,
                 onListening: (@Sendable (SocketAddress) -> Void)? = nil) {
@@ -57,6 +60,7 @@ public final class HTTPFront: Service {
         let gateway = self.gateway
         let config = self.config
         let logger = self.logger
+        let inflight = self.inflight
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -66,7 +70,7 @@ public final class HTTPFront: Service {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(
-                        MCPHTTPHandler(gateway: gateway, config: config, logger: logger))
+                        MCPHTTPHandler(gateway: gateway, config: config, logger: logger, inflight: inflight))
                 }
             }
             .bind(host: config.host, port: config.port)
@@ -76,12 +80,28 @@ public final class HTTPFront: Service {
             logger.info("listening", metadata: ["mcpg.http.address": "\(addr)", "mcpg.http.path": "\(config.path)"])
             onListening?(addr)
         }
-        try await withGracefulShutdownHandler {
+        try await withTaskCancellationOrGracefulShutdownHandler {
             try await channel.closeFuture.get()
-        } onGracefulShutdown: {
+        } onCancelOrGracefulShutdown: {
             channel.close(promise: nil)
         }
+        // Drain: answers already being computed still reach their clients (and their audit records).
+        let deadline = ContinuousClock.now + drainTimeout
+        while inflight.value > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if inflight.value > 0 {
+            logger.warning("shutting down with requests still in flight", metadata: ["mcpg.http.inflight": "\(inflight.value)"])
+        }
     }
+}
+
+/// Counts requests in flight across all connections.
+final class InflightCounter: Sendable {
+    private let count = Mutex(0)
+    var value: Int { count.withLock { $0 } }
+    func enter() { count.withLock { $0 += 1 } }
+    func leave() { count.withLock { $0 -= 1 } }
 }
 
 /// Headers the front reads, lowercased once per request.
@@ -103,6 +123,7 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     let gateway: Gateway
     let config: HTTPFrontConfig
     let logger: Logger
+    let inflight: InflightCounter
 
     var head: HTTPRequestHead?
     var body: ByteBuffer?
@@ -110,10 +131,11 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The answer being streamed as SSE for the current request, if any.
     var stream: ResponseStream?
 
-    init(gateway: Gateway, config: HTTPFrontConfig, logger: Logger) {
+    init(gateway: Gateway, config: HTTPFrontConfig, logger: Logger, inflight: InflightCounter) {
         self.gateway = gateway
         self.config = config
         self.logger = logger
+        self.inflight = inflight
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -250,8 +272,11 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         let thenBound = NIOLoopBound(then, eventLoop: loop)
+        let inflight = self.inflight
+        inflight.enter()
         Task {
             let result = await work()
+            inflight.leave()
             loop.execute {
                 let (_, ctx) = bound.value
                 thenBound.value(ctx, result)

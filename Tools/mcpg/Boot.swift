@@ -67,6 +67,10 @@ enum Boot {
     static func start(_ config: GatewayConfig, logger: Logger, version: String) async throws(ConfigError) -> Parts {
         let prepared = try prepare(config, logger: logger)
         var diagnostics: [ConfigDiagnostic] = []
+        // The ledger's directory exists before any plugin starts: sinks commonly write beside it.
+        do throws(FileProblem) { try makeDirectories(parentDirectory(of: config.audit.ledger)) } catch {
+            throw ConfigError([ConfigDiagnostic(SourceLocation(file: config.file, line: 0, column: 0), "audit: \(error)")])
+        }
         var stages: [ConfigSection: [(Prepared, PluginInstance)]] = [:]
         for p in prepared {
             do throws(LoaderError) {
@@ -109,7 +113,6 @@ enum Boot {
         do throws(any Error) {
             let key = try MinisignSecretKey(contentsOfFile: config.audit.signingKey)
             let signer = try LedgerSigner(keyID: key.keyID, secretKey: key.secretKeyBytes)
-            try makeDirectories(parentDirectory(of: config.audit.ledger))
             ledger = try Ledger(path: config.audit.ledger, signer: signer, checkpointEvery: config.audit.checkpointEvery,
                                 checkpointInterval: .milliseconds(config.audit.checkpointIntervalMs), logger: logger)
         } catch {

@@ -17,7 +17,7 @@ struct PluginCommand: ParsableCommand {
             ABI, so a signed file cannot be passed off as another plugin.
 
             A typical flow:
-              mcpg plugin keygen --out keys/plugins       # once; keep keys/plugins.key secret
+              mcpg plugin keygen --out keys/plugins     # once; keep the .key file secret
               mcpg plugin sign plugins/rules.so --key keys/plugins.key
               mcpg plugin verify plugins --trusted-key keys/plugins.pub
 

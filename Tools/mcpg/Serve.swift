@@ -97,8 +97,9 @@ struct Serve: AsyncParsableCommand {
 /// Ends idle sessions once a minute.
 struct SessionSweeper: Service {
     let sessions: SessionTable
-    func run() async throws {
-        try await cancelWhenGracefulShutdown {
+    func run() async {
+        // Ends quietly on shutdown: the sleep throws CancellationError, which is the normal way out.
+        try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 try await Task.sleep(for: .seconds(60))
                 sessions.sweep()
