@@ -222,11 +222,19 @@ public actor Ledger {
     /// Appends one event and returns once its record (and every record before it) is durable on disk.
     ///
     /// Safe to call from many tasks at once; records get seqs in the order the calls reach the actor.
-    /// - Throws: `.closed` after `close()`; `.failed` (or the `.io` error itself) if the write or fsync of its
-    ///   group failed, in which case the record may or may not be on disk and the ledger accepts nothing more.
+    /// - Throws: `.closed` after `close()`; `.invalidArgument` for an event nested more than 1024 levels deep
+    ///   (nothing is written); `.io` if the write or fsync of its group failed, in which case the record may or may
+    ///   not be on disk and the ledger accepts nothing more; `.failed` for every append after that.
     public func append(_ event: JSON) async throws(LedgerError) -> LedgerReceipt {
         if closed { throw LedgerError(.closed, "\(path): ledger is closed") }
-        if let failure { throw failure }
+        if let failure {
+            throw LedgerError(
+                .failed, "\(path): an earlier write failed (\(failure.message)); reopen the ledger to continue")
+        }
+        guard RecordLine.depth(of: event, isAtMost: RecordLine.maxEventDepth) else {
+            throw LedgerError(
+                .invalidArgument, "audit event nests deeper than \(RecordLine.maxEventDepth) levels; not recorded")
+        }
         let receipt = encode(.event(event), ts: LedgerTimestamp.now())
         chain.sinceCheckpoint += 1
         if chain.sinceCheckpoint >= checkpointEvery { encodeCheckpoint() }

@@ -58,6 +58,23 @@ enum RecordLine {
     static let hashMarker: [UInt8] = Array(#","hash":""#.utf8)
     /// Length of `,"hash":"<64 hex>"}`.
     static let suffixLength = hashMarker.count + 64 + 2
+    /// Deepest nesting of arrays and objects an event may have, so that every record the writer produces stays
+    /// within what the verifier parses (the record object adds one level).
+    static let maxEventDepth = 1024
+
+    /// Whether `value` nests arrays and objects at most `limit` deep (stops looking once past the limit).
+    static func depth(of value: JSON, isAtMost limit: Int) -> Bool {
+        switch value {
+        case .array(let items):
+            guard limit > 0 else { return false }
+            return items.allSatisfy { depth(of: $0, isAtMost: limit - 1) }
+        case .object(let object):
+            guard limit > 0 else { return false }
+            return object.members.allSatisfy { depth(of: $0.value, isAtMost: limit - 1) }
+        default:
+            return true
+        }
+    }
 
     /// Encodes one record and returns its line (with the trailing `\n`) and its hash (lowercase hex).
     static func encode(seq: Int64, ts: String, prev: String, body: RecordBody) -> (line: [UInt8], hash: String) {
@@ -113,7 +130,7 @@ enum RecordLine {
 
         let json: JSON
         do {
-            json = try JSON.parse(line)
+            json = try JSON.parse(line, maxDepth: maxEventDepth + 1)
         } catch {
             return .failure(LineError("not valid JSON (\(error.reason) at byte \(error.offset))"))
         }

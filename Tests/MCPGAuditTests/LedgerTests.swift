@@ -233,6 +233,36 @@ import Testing
         #expect(throws: LedgerError(.badKey, "")) { try openLedger(dir.file("b.ledger"), key: other) }
     }
 
+    @Test func deepEventsStayVerifiableAndTooDeepOnesAreRefused() async throws {
+        let dir = try TempDir()
+        let path = dir.file("audit.ledger")
+        let key = TestKey()
+        let ledger = try openLedger(path, key: key)
+        func nested(_ depth: Int) -> JSON {
+            var value: JSON = "leaf"
+            for _ in 0..<depth { value = ["inner": value] }
+            return value
+        }
+        _ = try await ledger.append(nested(300))
+        await #expect(throws: LedgerError(.invalidArgument, "")) { try await ledger.append(nested(1100)) }
+        try await ledger.close()
+        let report = verify(path, key: key)
+        #expect(report.ok)
+        #expect(report.events == 1)
+    }
+
+    @Test func aFailedWriteFailsClosed() async throws {
+        // /dev/full accepts the open and refuses every write with ENOSPC: a disk that filled up.
+        try #require(FileManager.default.isWritableFile(atPath: "/dev/full"))
+        let ledger = try openLedger("/dev/full", key: TestKey())
+        let first = await #expect(throws: LedgerError.self) { try await ledger.append(["n": 1]) }
+        #expect(first?.code == .io)
+        #expect(first?.message.contains("write failed") == true)
+        let second = await #expect(throws: LedgerError.self) { try await ledger.append(["n": 2]) }
+        #expect(second?.code == .failed)
+        await #expect(throws: LedgerError.self) { try await ledger.close() }
+    }
+
     @Test func subscribersSeeCommittedLinesInOrder() async throws {
         let dir = try TempDir()
         let path = dir.file("audit.ledger")
@@ -268,6 +298,41 @@ import Testing
         #expect(report.ok)
         #expect(report.events == 64)
         print("64 concurrent appends: \(fsyncs) fsyncs")
+    }
+
+    @Test func closeDuringConcurrentAppendsLosesNothingAcknowledged() async throws {
+        let dir = try TempDir()
+        let path = dir.file("audit.ledger")
+        let key = TestKey()
+        let ledger = try openLedger(path, key: key, every: 7)
+        let outcomes = await withTaskGroup(of: Result<LedgerReceipt, LedgerError>?.self) { group in
+            for n in 0..<64 {
+                group.addTask {
+                    do throws(LedgerError) {
+                        return .success(try await ledger.append(["n": .int(Int64(n))]))
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+            }
+            group.addTask {
+                try? await ledger.close()
+                return nil
+            }
+            var all: [Result<LedgerReceipt, LedgerError>] = []
+            for await outcome in group { if let outcome { all.append(outcome) } }
+            return all
+        }
+        var acknowledged = 0
+        for outcome in outcomes {
+            switch outcome {
+            case .success: acknowledged += 1
+            case .failure(let error): #expect(error.code == .closed)
+            }
+        }
+        let report = verify(path, key: key)
+        #expect(report.ok)
+        #expect(report.events == acknowledged)
     }
 
     @Test func throughputSequentialVersusConcurrent() async throws {
