@@ -24,9 +24,10 @@ struct JSONL: SinkPlugin {
             "type": "object", "additionalProperties": false, "required": ["path"],
             "properties": [
                 "path": [
-                    "type": "string", "minLength": 1,
-                    "description":
-                        "File to append events to (created with mode 0600 if missing), or \"-\" for stdout.",
+                    "type": "string", "minLength": 1, "format": "path",
+                    "description": .string(
+                        "File to append events to (created with mode 0600 if missing; relative to the config file), "
+                            + "or \"-\" for stdout."),
                 ]
             ],
         ]
