@@ -19,6 +19,11 @@ public struct HTTPFrontConfig: Sendable {
     /// How often the GET stream sends an SSE comment to keep intermediaries from closing it.
     public var keepAlive: TimeAmount
 
+    /// True when `host` is a loopback address or `localhost`.
+    public var listensOnLoopback: Bool {
+        host == "localhost" || host.hasPrefix("127.") || host == "::1"
+    }
+
     public init(host: String, port: Int, path: String, allowedOrigins: Set<String>, maxBodyBytes: Int,
                 keepAlive: TimeAmount = .seconds(15)) {
         self.host = host
@@ -227,8 +232,10 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func originAllowed(_ origin: String) -> Bool {
-        if config.allowedOrigins.contains(origin) { return true }
-        // Loopback origins are same-machine pages; anything else must be listed (DNS rebinding, HTTP-2).
+        if config.allowedOrigins.contains(where: { $0.lowercased() == origin.lowercased() }) { return true }
+        // A gateway listening on loopback also accepts loopback origins (same-machine pages); anything else must
+        // be listed (DNS rebinding, HTTP-2).
+        guard config.listensOnLoopback else { return false }
         for prefix in ["http://localhost", "http://127.0.0.1", "http://[::1]", "https://localhost", "https://127.0.0.1", "https://[::1]"] {
             if origin == prefix || origin.hasPrefix(prefix + ":") { return true }
         }
