@@ -32,9 +32,11 @@
 //   recovery record, whose `torn_bytes` counts the bytes from the first torn byte up to, not including, the `\n`
 //   just before the recovery record, and whose `prev` is the hash of the last valid record before them. Torn
 //   bytes are never part of the chain. A verifier reports torn lines as a warning (naming their byte offset) when
-//   a recovery record with a matching `torn_bytes` follows them, and as an error otherwise; torn lines at the very
-//   end of the file (not yet recovered) are a warning. A last line that is a complete, valid record missing only
-//   its `\n` is kept as a record: the writer adds the `\n`.
+//   a recovery record with a matching `torn_bytes` follows them, and as an error otherwise. Torn lines at the very
+//   end of the file (the writer has not reopened it yet) are a warning if they look like a crash: at most 8 lines
+//   after at least one record, or a single first line without `\n`; anything else there is an error, and the
+//   writer refuses to append to it. A last line that is a complete, valid record missing only its `\n` is kept as
+//   a record: the writer adds the `\n`.
 //
 // Head file: after each checkpoint is durable in the ledger, `<ledger>.head` is replaced atomically (write
 // `<ledger>.head.tmp`, fsync, rename, fsync the directory) with one JSON object and `\n`:

@@ -91,6 +91,11 @@ struct LedgerTail: Sendable {
                     "\(path): ledger has no valid record but its head file's signed checkpoint covers \(head.size) "
                         + "records (truncated)")
             }
+            // A crash before the first record can leave one line without `\n`; anything else is not a ledger.
+            guard tornLines == 1, !lastLine.terminated else {
+                throw LedgerError(
+                    .damaged, "\(path): has no ledger record in it (is this a ledger?); refusing to append to it")
+            }
             return tail
         }
         tail.lastSeq = last.seq

@@ -169,6 +169,19 @@ import Testing
         let sizeBefore = try LedgerFileText.size(path)
         #expect(throws: LedgerError(.damaged, "")) { try openLedger(path, key: TestKey()) }
         #expect(try LedgerFileText.size(path) == sizeBefore)
+
+        let short = dir.file("short.txt")
+        try LedgerFileText.write(["a", "b"], to: short)
+        #expect(throws: LedgerError(.damaged, "")) { try openLedger(short, key: TestKey()) }
+
+        // One line cut short before the first record ever completed is a crash, and is recovered.
+        let first = dir.file("first.ledger")
+        try LedgerFileText.append(#"{"seq":1,"ts":"2026-11"#, to: first)
+        let key = TestKey()
+        let ledger = try openLedger(first, key: key)
+        #expect(ledger.recovery?.recordSeq == 1)
+        try await ledger.close()
+        #expect(verify(first, key: key).ok)
     }
 
     @Test func editedLastRecordRefusesToOpen() async throws {
