@@ -44,7 +44,7 @@ final class CallBox: Sendable {
 
     private enum Phase {
         case idle
-        case waiting(CheckedContinuation<PluginReply, Never>)
+        case waiting(UnsafeContinuation<PluginReply, Never>)
         case resolvedEarly(PluginReply)
         case done
     }
@@ -61,7 +61,7 @@ final class CallBox: Sendable {
     }
 
     /// Stores the continuation; returns false (after resuming it) when the call was resolved before it started.
-    func attach(_ c: CheckedContinuation<PluginReply, Never>) -> Bool {
+    func attach(_ c: UnsafeContinuation<PluginReply, Never>) -> Bool {
         let early: PluginReply? = phase.withLock { p in
             switch p {
             case .idle:
@@ -81,7 +81,7 @@ final class CallBox: Sendable {
 
     /// Resolves the call with `reply` unless something already did; says who won and when.
     func resolve(_ reply: PluginReply) -> Outcome {
-        let (outcome, cont): (Outcome, CheckedContinuation<PluginReply, Never>?) = phase.withLock { p in
+        let (outcome, cont): (Outcome, UnsafeContinuation<PluginReply, Never>?) = phase.withLock { p in
             switch p {
             case .idle:
                 p = .resolvedEarly(reply)

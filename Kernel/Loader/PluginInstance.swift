@@ -59,12 +59,16 @@ public final class PluginInstance: Sendable {
 
     /// Runs one op; returns when the plugin completes, or at `timeout`, whichever is first. On timeout (or when the
     /// awaiting task is cancelled) the plugin's `cancel` is called and its late completion is ignored. Never blocks
-    /// a thread while waiting.
+    /// a thread while waiting. `handle` runs on the calling thread and must not block (ABI contract).
+    ///
+    /// A call the plugin never completes keeps a small record until it does (the ABI says it must, even after
+    /// `cancel`), so a plugin that never answers leaks one record per call.
     /// - Parameters:
     ///   - op: the operation, e.g. "authenticate".
     ///   - request: the op's JSON payload (borrowed by the plugin for the `handle` call only).
     ///   - emit: receives messages the plugin emits for this call until it completes; return false when the client
-    ///     cannot take them. Without it, the plugin's `emit` returns -1.
+    ///     cannot take them. Runs synchronously on the plugin's thread: queue the bytes, never block. Without it, the
+    ///     plugin's `emit` returns -1.
     /// - Returns: the plugin's reply, or an error reply with `PluginReply.timeoutCode` / `.cancelledCode`.
     public func call(
         op: String, request: [UInt8], timeout: Duration, emit: (@Sendable ([UInt8]) -> Bool)? = nil
@@ -75,8 +79,9 @@ public final class PluginInstance: Sendable {
             self.expire(box, PluginReply.error(
                 code: PluginReply.timeoutCode, message: "plugin \(self.label) did not answer \(op) within \(timeout)"))
         }
+        // An unsafe continuation is enough: `CallBox` hands it out exactly once, under its lock.
         let reply = await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<PluginReply, Never>) in
+            await withUnsafeContinuation { (c: UnsafeContinuation<PluginReply, Never>) in
                 if box.attach(c) {
                     invoke(op: op, request: request, id: box.id)
                 } else {

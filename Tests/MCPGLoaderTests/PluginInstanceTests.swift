@@ -51,6 +51,28 @@ import Testing
         #expect(after == before + 1, "the plugin's cancel must be called on timeout")
     }
 
+    @Test func manyDeadlinesFireInTheirOwnTime() async throws {
+        let p = try instance("fixture_misbehave", label: "backends.deadlines")
+        let results = await withTaskGroup(of: (Int, Duration, Bool).self) { group in
+            for i in 0..<40 {
+                let ms = 10 + (i * 37) % 400  // shuffled order of deadlines
+                group.addTask {
+                    let start = ContinuousClock.now
+                    let r = await p.call(op: "never", request: [], timeout: .milliseconds(ms))
+                    return (ms, ContinuousClock.now - start, r.isTimeout)
+                }
+            }
+            var all: [(Int, Duration, Bool)] = []
+            for await r in group { all.append(r) }
+            return all
+        }
+        #expect(results.count == 40)
+        for (ms, elapsed, timedOut) in results {
+            #expect(timedOut)
+            #expect(elapsed >= .milliseconds(ms), "a \(ms) ms deadline fired after \(elapsed)")
+        }
+    }
+
     @Test func lateCompletionFromAnotherThreadWorks() async throws {
         let p = try instance("fixture_misbehave", label: "backends.late")
         let reply = await p.call(op: "late", request: [], timeout: .seconds(5))
