@@ -65,16 +65,25 @@ public struct PluginLoader: Sendable {
         return plugin
     }
 
-    /// Verifies a plugin file without mapping it (for `mcpg plugin verify`): the signature and trusted comment, and
-    /// that the file is an ELF shared object for this machine. No plugin code runs.
+    /// Verifies a plugin file without mapping it (for `mcpg plugin verify`): the signature and trusted comment, that
+    /// the file is an ELF shared object for this machine, and that its name is the one the signature pins
+    /// (`<name>.so`, or `lib<name>.so` as SwiftPM builds it), since `load(name:)` looks for `<name>.so` and insists
+    /// the plugin inside is `<name>`. No plugin code runs.
     /// - Throws: `LoaderError` naming the file.
     public static func verifyFile(path: String, trustedKeys: [MinisignPublicKey]) throws(LoaderError)
         -> VerifiedPluginFile
     {
         let bytes = try FileIO.read(path)
-        return try withRawBytes(bytes) { (b) throws(LoaderError) -> VerifiedPluginFile in
+        let v = try withRawBytes(bytes) { (b) throws(LoaderError) -> VerifiedPluginFile in
             try verify(bytes: b, path: path, trustedKeys: trustedKeys)
         }
+        let file = path.split(separator: "/").last.map(String.init) ?? path
+        guard file == "\(v.pin.name).so" || file == "lib\(v.pin.name).so" else {
+            throw LoaderError(
+                .nameMismatch,
+                "\(path): signature pins plugin \"\(v.pin.name)\", but the file is not named \(v.pin.name).so")
+        }
+        return v
     }
 
     /// Reads the descriptor of a plugin WITHOUT verifying any signature, by mapping the file the same way the

@@ -178,5 +178,22 @@ import Testing
         #expect(v.signerKeyID == signer.key.publicKey.keyIDHex)
         #expect(v.prehashed)
         #expect(v.sha256.count == 64)
+        // The built product's own name (lib<name>.so) is fine too.
+        let lib = dir.file("libfixture_createfails.so")
+        try FileManager.default.copyItem(atPath: path, toPath: lib)
+        try FileManager.default.copyItem(atPath: path + ".minisig", toPath: lib + ".minisig")
+        #expect(try PluginLoader.verifyFile(path: lib, trustedKeys: signer.trusted).pin.name == "fixture_createfails")
+    }
+
+    @Test func verifyFileRefusesAPinForAnotherPlugin() throws {
+        let dir = try TempDir()
+        let signer = TestSigner()
+        let path = try dir.install(product: "anonymous", as: "anonymous")
+        try signer.sign(path, pin: PluginPin(name: "rules", version: "1.0.0"))
+        let e = #expect(throws: LoaderError.self) { try PluginLoader.verifyFile(path: path, trustedKeys: signer.trusted) }
+        #expect(e?.code == .nameMismatch)
+        #expect(e?.message.hasPrefix("\(path): signature pins plugin \"rules\"") == true)
+        // Loading catches it too, from the descriptor.
+        expectRefusal(loader(dir, signer.trusted), "anonymous", .nameMismatch, containing: "pins \"rules\"")
     }
 }
