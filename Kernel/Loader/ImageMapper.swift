@@ -28,6 +28,7 @@ func checkELF(_ bytes: UnsafeRawBufferPointer, path: String) throws(LoaderError)
 // Linux constants Swift's Glibc module does not expose (they need _GNU_SOURCE): <linux/memfd.h>, <linux/fcntl.h>.
 private let mfdCloexec: UInt32 = 0x0001
 private let mfdAllowSealing: UInt32 = 0x0002
+private let mfdExec: UInt32 = 0x0010
 private let fAddSeals: Int32 = 1024 + 9
 private let fSealSeal: Int32 = 0x0001
 private let fSealShrink: Int32 = 0x0002
@@ -56,8 +57,14 @@ func mapImage(_ bytes: UnsafeRawBufferPointer, name: String, path: String) throw
     guard let memfdCreate else {
         throw LoaderError(.memfdFailed, "\(path): this system's C library has no memfd_create (needs Linux 3.17+, glibc 2.27+)")
     }
-    let fd = memfdCreate("mcpg-plugin:\(name)", mfdCloexec | mfdAllowSealing)
-    guard fd >= 0 else { throw LoaderError(.memfdFailed, "\(path): memfd_create failed: \(errorText(errno))") }
+    // Linux 6.3+ wants executable memfds asked for explicitly (MFD_EXEC); older kernels reject the flag (EINVAL).
+    var fd = memfdCreate("mcpg-plugin:\(name)", mfdCloexec | mfdAllowSealing | mfdExec)
+    if fd < 0 && errno == EINVAL { fd = memfdCreate("mcpg-plugin:\(name)", mfdCloexec | mfdAllowSealing) }
+    guard fd >= 0 else {
+        let e = errno
+        let hint = e == EACCES || e == EPERM ? " (this host forbids executable memfds, e.g. sysctl vm.memfd_noexec=2)" : ""
+        throw LoaderError(.memfdFailed, "\(path): memfd_create failed: \(errorText(e))\(hint)")
+    }
     var off = 0
     while off < bytes.count {
         let n = write(fd, bytes.baseAddress! + off, bytes.count - off)
