@@ -106,7 +106,8 @@ def _replace_once(text: str, pattern: str, replacement: str, flags: int = 0) -> 
 
 def make_config(directory: Path, *, anonymous: bool = True, page_size: int | None = None,
                 max_body_bytes: int | None = None, plugin_dir: Path | None = None,
-                trusted_key: Path | str | None = None, port: int | None = None) -> GatewayConfig:
+                trusted_key: Path | str | None = None, port: int | None = None,
+                count_slowly_ms: int | None = None) -> GatewayConfig:
     """Writes `directory/mcpg.yaml`: the quickstart with its own port, ledger and sink, and absolute dist paths."""
     directory.mkdir(parents=True, exist_ok=True)
     data = directory / "data"
@@ -124,6 +125,9 @@ def make_config(directory: Path, *, anonymous: bool = True, page_size: int | Non
         text = _replace_once(text, r"\n  - plugin: anonymous[^\n]*", "")
     if page_size is not None:
         text = _replace_once(text, r"\nserver:\n", f"\nserver:\n  page_size: {page_size}\n")
+    if count_slowly_ms is not None:
+        text, n = re.subn(r"(progress_steps: 3\n\s*delay_ms: )\d+", rf"\g<1>{count_slowly_ms}", text, count=1)
+        assert n == 1, "quickstart config changed shape: count_slowly's delay_ms not found"
     if max_body_bytes is not None:
         text = _replace_once(text, r"(\n    path: /mcp)", f"\n    path: /mcp\n    max_body_bytes: {max_body_bytes}")
     path = directory / "mcpg.yaml"

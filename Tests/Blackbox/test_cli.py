@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from conftest import (
-    DIST, KEYS, PLUGIN_DIR, PROTOCOL_VERSION, QUICKSTART, REPO, START_TIMEOUT, GatewayConfig, RawSession,
+    DIST, KEYS, PLUGIN_DIR, PLUGINS, PROTOCOL_VERSION, QUICKSTART, REPO, START_TIMEOUT, GatewayConfig, RawSession,
     copy_plugins, flip_byte, free_port, make_config, run_mcpg, start_gateway, trusted_comment,
 )
 
@@ -224,16 +224,30 @@ def test_minisign_signed_plugin_verifies(tmp_path: Path) -> None:
 
 @needs_minisign
 def test_minisign_signature_with_wrong_pin_is_refused(tmp_path: Path) -> None:
-    """The trusted comment pins name and version: a valid signature whose comment names another plugin fails."""
+    """DESIGN §3: the trusted comment pins name and version, checked against the plugin's descriptor. A valid
+    signature by a trusted key whose comment names another plugin is refused by `plugin verify` (the file is not
+    named after the pinned plugin), `plugin list` (which reads the descriptor) and `serve` (which loads it)."""
     pub, key = minisign_keypair(tmp_path, "ops")
-    d = tmp_path / "p"
-    d.mkdir()
-    shutil.copy2(PLUGIN_DIR / "mock.so", d / "mock.so")
-    comment = trusted_comment(PLUGIN_DIR / "mock.so.minisig").replace("name=mock", "name=rules")
-    assert minisign("-S", "-s", key, "-m", d / "mock.so", "-t", comment).returncode == 0
-    r = run_mcpg("plugin", "verify", d / "mock.so", "--trusted-key", pub)
+    d = copy_plugins(tmp_path / "p")
+    for n in PLUGINS:  # re-sign everything with the ops key, mock with a lying pin
+        comment = trusted_comment(d / f"{n}.so.minisig")
+        if n == "mock":
+            comment = comment.replace("name=mock", "name=rules")
+        (d / f"{n}.so.minisig").unlink()
+        assert minisign("-S", "-s", key, "-m", d / f"{n}.so", "-t", comment).returncode == 0
+    v = run_mcpg("plugin", "verify", d / "mock.so", "--trusted-key", pub)
+    assert v.returncode == 1
+    assert "mock.so" in output(v)
+    r = run_mcpg("plugin", "list", d, "--trusted-key", pub)
     assert r.returncode == 1
     assert "mock.so" in output(r)
+    config = make_config(tmp_path / "gw", plugin_dir=d, trusted_key=pub)
+    try:
+        s = run_mcpg("serve", "--config", config.path, timeout=START_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail("mcpg serve started (or hung) with a plugin whose signature pins another name")
+    assert s.returncode != 0
+    assert "mock.so" in s.stderr, s.stderr
 
 
 @needs_minisign
@@ -298,9 +312,10 @@ def test_serve_refuses_unsigned_plugin(tmp_path: Path) -> None:
 
 def test_init_then_serve(tmp_path: Path) -> None:
     """`mcpg init DIR` writes a config and keys and prints the API key once; `serve` with that config works and
-    the printed key authenticates (a wrong one does not)."""
+    the printed key authenticates as an admin (anonymous loopback callers see less; a wrong key gets 401)."""
     d = tmp_path / "gw"
-    r = run_mcpg("init", d)
+    port = free_port()
+    r = run_mcpg("init", d, "--listen", f"127.0.0.1:{port}")
     assert r.returncode == 0, output(r)
     keys = re.findall(r"^api key: (\S+)$", r.stdout, re.M)
     assert len(keys) == 1, r.stdout
@@ -308,22 +323,20 @@ def test_init_then_serve(tmp_path: Path) -> None:
     config_path = d / "mcpg.yaml"
     assert config_path.exists()
     assert key not in config_path.read_text(), "the config must hold a hash of the key, not the key"
-    assert run_mcpg("config", "validate", config_path).returncode == 0
+    assert key not in r.stderr
+    v = run_mcpg("config", "validate", config_path)
+    assert v.returncode == 0, output(v)
 
-    port = free_port()
-    text = config_path.read_text()
-    text, n = re.subn(r'listen:\s*"?[^"\n]*"?', f'listen: "127.0.0.1:{port}"', text, count=1)
-    assert n == 1, text
-    config_path.write_text(text)
-    path_match = re.search(r"^\s+path:\s*(/\S*)", text, re.M)
-    gw_config = GatewayConfig(path=config_path, port=port, ledger=d / "unused", jsonl=d / "unused",
-                              mcp_path=path_match.group(1) if path_match else "/mcp")
-    gw = start_gateway(gw_config)
+    gw = start_gateway(GatewayConfig(path=config_path, port=port, ledger=d / "data" / "audit.ledger",
+                                     jsonl=d / "data" / "audit.jsonl"))
     try:
-        with RawSession(gw.url, key=key) as s:
-            s.initialize()
-            tools = s.request("tools/list")["result"]["tools"]
-            assert isinstance(tools, list)
+        with RawSession(gw.url, key=key) as admin, RawSession(gw.url) as anon:
+            admin.initialize()
+            anon.initialize()
+            admin_tools = {t["name"] for t in admin.request("tools/list")["result"]["tools"]}
+            anon_tools = {t["name"] for t in anon.request("tools/list")["result"]["tools"]}
+            assert anon_tools < admin_tools, (anon_tools, admin_tools)
+            assert admin.call("echo", {"message": "init works"})["result"]["content"][0]["text"] == "init works"
         wrong = httpx.post(gw.url, timeout=10, headers={
             "Accept": "application/json, text/event-stream", "Content-Type": "application/json",
             "Authorization": "Bearer " + key[::-1]},
@@ -333,3 +346,5 @@ def test_init_then_serve(tmp_path: Path) -> None:
         assert wrong.status_code == 401
     finally:
         assert gw.stop() == 0, gw.stderr()
+    verified = run_mcpg("audit", "verify", d / "data" / "audit.ledger", "--key", d / "keys" / "audit.pub")
+    assert verified.returncode == 0, output(verified)

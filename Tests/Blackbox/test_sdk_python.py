@@ -16,7 +16,7 @@ import httpx2
 import pytest
 from contextlib import asynccontextmanager
 
-from mcp import Client
+from mcp import Client, types
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -54,7 +54,7 @@ async def all_tools(session: ClientSession) -> list[Any]:
     tools: list[Any] = []
     cursor = None
     for _ in range(50):
-        page = await session.list_tools(params={"cursor": cursor} if cursor else None)
+        page = await session.list_tools(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
         tools += page.tools
         cursor = page.next_cursor
         if not cursor:
