@@ -78,7 +78,8 @@ var targets: [Target] = [
         dependencies: ["CMCPGPlugin", "CSodium", "MCPGJSON", .product(name: "Logging", package: "swift-log")],
         path: "Kernel/Loader", swiftSettings: swiftSettings),
     .target(
-        name: "MCPGAudit", dependencies: ["CSodium", "MCPGJSON", "MCPGLoader"], path: "Kernel/Audit",
+        name: "MCPGAudit",
+        dependencies: ["CSodium", "MCPGJSON", .product(name: "Logging", package: "swift-log")], path: "Kernel/Audit",
         swiftSettings: swiftSettings),
     .target(
         name: "MCPGRouter",
@@ -114,7 +115,10 @@ var targets: [Target] = [
     .testTarget(name: "MCPGFramesTests", dependencies: ["MCPGFrames"], swiftSettings: swiftSettings),
     .testTarget(name: "MCPGConfigTests", dependencies: ["MCPGConfig"], swiftSettings: swiftSettings),
     .testTarget(name: "MCPGLoaderTests", dependencies: ["MCPGLoader"], swiftSettings: swiftSettings),
-    .testTarget(name: "MCPGAuditTests", dependencies: ["MCPGAudit"], swiftSettings: swiftSettings),
+    .testTarget(
+        name: "MCPGAuditTests",
+        dependencies: ["MCPGAudit", "CSodium", .product(name: "Logging", package: "swift-log")],
+        swiftSettings: swiftSettings),
     .testTarget(name: "MCPGRouterTests", dependencies: ["MCPGRouter"], swiftSettings: swiftSettings),
     // Loads the built plugin `.so` files through the real loader (signed with a throwaway key per test run).
     .testTarget(

@@ -125,8 +125,11 @@ enum RandomID {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(bytes * 2)
-        for _ in 0..<bytes {
-            let b = UInt8.random(in: 0...255, using: &g)
+        var word: UInt64 = 0
+        for i in 0..<bytes {
+            // One getrandom call per 8 bytes, not per byte.
+            if i % 8 == 0 { word = g.next() }
+            let b = UInt8(truncatingIfNeeded: word >> (UInt64(i % 8) * 8))
             out.append(digits[Int(b >> 4)])
             out.append(digits[Int(b & 0xF)])
         }

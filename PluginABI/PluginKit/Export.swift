@@ -86,11 +86,17 @@ private func describe(_ e: DecodingError) -> String {
 final class Instance: Sendable {
     let handler: Handler
     let host: HostPointer
-    let inflight = Mutex<[UInt: Task<Void, Never>]>([:])
+    /// Calls that suspended (still running after `handle` returned), so `cancel` can reach their Tasks.
+    let inflight = Mutex<[UInt: CallSlot]>([:])
     init(handler: @escaping Handler, host: HostPointer) {
         self.handler = handler
         self.host = host
     }
+}
+
+/// The Task serving one call, once it is known.
+final class CallSlot: Sendable {
+    let task = Mutex<Task<Void, Never>?>(nil)
 }
 
 /// The kernel's host table pointer; the table is immutable and lives as long as the process.
@@ -174,34 +180,38 @@ private let pluginHandle:
         let key = UInt(bitPattern: call.map { Int(bitPattern: UnsafeRawPointer($0)) } ?? 0)
         let ctx = CallContext(call: call, host: inst.host.raw)
         let handler = inst.handler
-        // The Task is registered under the lock before it can finish, so cancel always finds live calls.
-        inst.inflight.withLock { inflight in
-            inflight[key] = Task {
-                let status: Int32
-                let body: [UInt8]
-                do {
-                    let result = try await handler(opName, payload, ctx)
-                    status = Int32(MCPG_STATUS_OK.rawValue)
-                    body = result.serialized()
-                } catch let e as PluginError {
-                    status = Int32(MCPG_STATUS_ERROR.rawValue)
-                    body = errorBody(code: e.code, message: e.message)
-                } catch is CancellationError {
-                    status = Int32(MCPG_STATUS_ERROR.rawValue)
-                    body = errorBody(code: -32800, message: "request cancelled")
-                } catch {
-                    status = Int32(MCPG_STATUS_ERROR.rawValue)
-                    body = errorBody(code: -32603, message: "\(error)")
-                }
-                _ = inst.inflight.withLock { $0.removeValue(forKey: key) }
-                done.finish(status, body)
+        // The call runs in a Task that starts immediately on the kernel's thread: a plugin method that never
+        // suspends (most identity, policy and transform plugins) completes before `handle` returns, with no
+        // thread hop. One that suspends continues on this plugin's own executor. The slot is registered first so
+        // `cancel` can find a call that is still running; a finished call removes it.
+        let slot = CallSlot()
+        inst.inflight.withLock { $0[key] = slot }
+        let task = Task.immediate {
+            let status: Int32
+            let body: [UInt8]
+            do {
+                let result = try await handler(opName, payload, ctx)
+                status = Int32(MCPG_STATUS_OK.rawValue)
+                body = result.serialized()
+            } catch let e as PluginError {
+                status = Int32(MCPG_STATUS_ERROR.rawValue)
+                body = errorBody(code: e.code, message: e.message)
+            } catch is CancellationError {
+                status = Int32(MCPG_STATUS_ERROR.rawValue)
+                body = errorBody(code: -32800, message: "request cancelled")
+            } catch {
+                status = Int32(MCPG_STATUS_ERROR.rawValue)
+                body = errorBody(code: -32603, message: "\(error)")
             }
+            _ = inst.inflight.withLock { $0.removeValue(forKey: key) }
+            done.finish(status, body)
         }
+        slot.task.withLock { $0 = task }
     }
 
 private let pluginCancel: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?) -> Void = { instance, call in
     guard let instance else { return }
     let inst = Unmanaged<Instance>.fromOpaque(instance).takeUnretainedValue()
     let key = UInt(bitPattern: call.map { Int(bitPattern: UnsafeRawPointer($0)) } ?? 0)
-    inst.inflight.withLock { $0[key] }?.cancel()
+    inst.inflight.withLock { $0[key] }?.task.withLock { $0 }?.cancel()
 }

@@ -118,10 +118,6 @@ enum Boot {
         } catch {
             throw ConfigError([ConfigDiagnostic(SourceLocation(file: config.file, line: 0, column: 0), "audit: \(error)")])
         }
-        if let r = ledger.recovery {
-            logger.error("ledger had a torn last record; sealed it with a recovery record",
-                         metadata: ["mcpg.ledger.offset": "\(r.byteOffset)", "mcpg.ledger.torn_bytes": "\(r.tornBytes)"])
-        }
         let sessions = SessionTable(idleTimeout: .seconds(config.server.http?.sessionIdleTimeoutSeconds ?? 1800))
         let gateway = Gateway(
             identity: (stages[.identity] ?? []).map(stage), policy: (stages[.policy] ?? []).map(stage),

@@ -1,5 +1,9 @@
 import ArgumentParser
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// mcpg's version, shown by `mcpg version` and in `serverInfo`.
 let mcpgVersion = "0.1.0"
 
@@ -19,4 +23,23 @@ struct MCPG: AsyncParsableCommand {
             Serve.self, Init.self, ConfigCommand.self, PluginCommand.self, AuditCommand.self, Version.self,
         ]
     )
+
+    /// Runs the command; usage errors exit 2 as DESIGN.md §4 says (ArgumentParser's own default is 64).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                printError(fullMessage(for: error))
+                Glibc.exit(2)
+            }
+            Self.exit(withError: error)
+        }
+    }
 }
