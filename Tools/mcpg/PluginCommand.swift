@@ -1,5 +1,6 @@
 import ArgumentParser
 import Logging
+import MCPGConfig
 import MCPGLoader
 
 #if canImport(Glibc)
@@ -196,6 +197,32 @@ extension PluginCommand {
         }
     }
 
+    /// Where `verify` and `list` look and which keys they trust: from `--config` (its `plugins` section), or
+    /// from the arguments. Keys from both are trusted when both are given.
+    static func source(config: String?, target: String?, trustedKeys: [String]) throws -> (String, [String]) {
+        var keys = trustedKeys
+        var dir = target
+        if let config {
+            do throws(ConfigError) {
+                let c = try ConfigLoader.load(path: config)
+                keys += c.plugins.trustedKeys
+                dir = dir ?? c.plugins.dir
+            } catch {
+                for d in error.diagnostics { printProblem(d.description) }
+                throw ExitCode(1)
+            }
+        }
+        guard !keys.isEmpty else {
+            printProblem("error: give --config FILE or at least one --trusted-key (a public key or a .pub file)")
+            throw ExitCode(2)
+        }
+        guard let dir else {
+            printProblem("error: give a plugin file or directory, or --config FILE")
+            throw ExitCode(2)
+        }
+        return (dir, keys)
+    }
+
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check plugin signatures without loading the plugins.",
@@ -206,20 +233,21 @@ extension PluginCommand {
                 each failure.
                 """)
 
-        @Argument(help: ArgumentHelp("A plugin file or a directory of plugins.", valueName: "FILE|DIR"))
-        var target: String = "."
+        @Argument(help: ArgumentHelp("A plugin file or a directory of plugins (default: the config's plugins.dir).",
+                                     valueName: "FILE|DIR"))
+        var target: String?
 
         @Option(name: .customLong("trusted-key"),
                 help: ArgumentHelp("A trusted public key (RWQ…) or a minisign .pub file. Repeatable.", valueName: "KEY"))
         var trustedKeys: [String] = []
 
+        @Option(name: .long, help: ArgumentHelp("Take the plugin directory and trusted keys from this config file.",
+                                                valueName: "FILE"))
+        var config: String?
+
         func run() throws {
-            // TODO(lead): `--config FILE` → call verifyPlugins(at: config.plugins.dir, trustedKeys: config.plugins.trusted_keys).
-            guard !trustedKeys.isEmpty else {
-                printProblem("error: give at least one --trusted-key (a public key or a .pub file)")
-                throw ExitCode(2)
-            }
-            let code = PluginCommand.verifyPlugins(at: target, trustedKeys: trustedKeys)
+            let (dir, keys) = try PluginCommand.source(config: config, target: target, trustedKeys: trustedKeys)
+            let code = PluginCommand.verifyPlugins(at: dir, trustedKeys: keys)
             if code != 0 { throw ExitCode(code) }
         }
     }
@@ -233,20 +261,20 @@ extension PluginCommand {
                 signature.
                 """)
 
-        @Argument(help: ArgumentHelp("The plugin directory.", valueName: "DIR"))
-        var directory: String
+        @Argument(help: ArgumentHelp("The plugin directory (default: the config's plugins.dir).", valueName: "DIR"))
+        var directory: String?
 
         @Option(name: .customLong("trusted-key"),
                 help: ArgumentHelp("A trusted public key (RWQ…) or a minisign .pub file. Repeatable.", valueName: "KEY"))
         var trustedKeys: [String] = []
 
+        @Option(name: .long, help: ArgumentHelp("Take the plugin directory and trusted keys from this config file.",
+                                                valueName: "FILE"))
+        var config: String?
+
         func run() throws {
-            // TODO(lead): `--config FILE` → call listPlugins(in: config.plugins.dir, trustedKeys: config.plugins.trusted_keys).
-            guard !trustedKeys.isEmpty else {
-                printProblem("error: give at least one --trusted-key (a public key or a .pub file)")
-                throw ExitCode(2)
-            }
-            let code = PluginCommand.listPlugins(in: directory, trustedKeys: trustedKeys)
+            let (dir, keys) = try PluginCommand.source(config: config, target: directory, trustedKeys: trustedKeys)
+            let code = PluginCommand.listPlugins(in: dir, trustedKeys: keys)
             if code != 0 { throw ExitCode(code) }
         }
     }
