@@ -467,3 +467,15 @@ def test_key_required_without_anonymous(keyonly_gateway: Gateway) -> None:
                                "clientInfo": {"name": "t", "version": "1"}}},
                    session=False, headers={"X-API-Key": DEMO_KEY})
         assert r.status_code == 200
+
+
+# --- operator logs (kept last: it reads what the tests above made the gateway log) ------------------------------
+
+
+def test_logs_announce_listening_and_hold_no_secrets(gateway: Gateway) -> None:
+    """`serve` logs a `listening` line naming its address; after every call above (several with the demo key,
+    one with a wrong key) stderr holds neither key nor any request body."""
+    log = gateway.stderr()
+    assert re.search(rf"listening.*127\.0\.0\.1:{gateway.config.port}", log), log
+    for secret in (DEMO_KEY, "not-the-key", "wrong-key", "Ada Lovelace", CARD):
+        assert secret not in log, secret

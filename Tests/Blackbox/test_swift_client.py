@@ -21,6 +21,8 @@ from conftest import ADMIN_TOOL, DEMO_KEY, PROTOCOL_VERSION, PUBLIC_TOOLS, Gatew
 
 PACKAGE = Path(__file__).resolve().parent / "SwiftClient"
 BUILD_TIMEOUT = 1200
+# The first test builds the client inside its setup, which counts against pytest-timeout's per-test limit.
+pytestmark = [pytest.mark.swift_client, pytest.mark.timeout(BUILD_TIMEOUT + 120)]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +54,6 @@ def run_client(binary: Path, url: str, key: str | None = None) -> dict[str, Any]
     return json.loads(r.stdout)
 
 
-@pytest.mark.swift_client
 def test_swift_sdk_client_anonymous(swift_client: Path, gateway: Gateway) -> None:
     """LIFE-2/3 and TOOL-2/5 through the Swift SDK: handshake at 2025-11-25, all public tools over 2 pages
     (page_size 2), echo answered with a correlation id found in the ledger, admin.reset refused with -32003."""
@@ -69,7 +70,6 @@ def test_swift_sdk_client_anonymous(swift_client: Path, gateway: Gateway) -> Non
     assert reset["ok"] is False and reset["errorCode"] == -32003, reset
 
 
-@pytest.mark.swift_client
 def test_swift_sdk_client_with_key(swift_client: Path, gateway: Gateway) -> None:
     """With the demo key (sent by the SDK transport's request modifier) admin.reset is listed and callable."""
     summary = run_client(swift_client, gateway.url, DEMO_KEY)
