@@ -119,14 +119,15 @@ struct SinkPump: Sendable {
     func run() async {
         guard !sinks.isEmpty else { return }
         let source = await ledger.committedRecords()
-        var queues: [AsyncStream<JSON>.Continuation] = []
+        var queues: [AsyncStream<[UInt8]>.Continuation] = []
         await withTaskGroup(of: Void.self) { group in
             for sink in sinks {
-                let (stream, cont) = AsyncStream<JSON>.makeStream(bufferingPolicy: .bufferingOldest(Self.queueLimit))
+                let (stream, cont) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingOldest(Self.queueLimit))
                 queues.append(cont)
                 group.addTask {
                     for await record in stream {
-                        let reply = await sink.instance.call(op: "event", request: record.serialized(), timeout: .seconds(10))
+                        // The ledger line is already the record's JSON: hand the bytes over as they are.
+                        let reply = await sink.instance.call(op: "event", request: record, timeout: .seconds(10))
                         if !reply.ok {
                             logger.warning("sink failed to take a record", metadata: [
                                 "mcpg.plugin.id": "\(sink.label)", "mcpg.error": "\(reply.errorMessage ?? "malformed answer")",
@@ -137,9 +138,8 @@ struct SinkPump: Sendable {
             }
             var dropped = [Int](repeating: 0, count: sinks.count)
             for await line in source {
-                guard let record = try? JSON.parse(line) else { continue }
                 for (i, q) in queues.enumerated() {
-                    if case .dropped = q.yield(record) {
+                    if case .dropped = q.yield(line) {
                         dropped[i] += 1
                         _ = PluginMetrics.shared.record(.counter, name: "mcpg_sink_dropped_total", value: 1, labels: [("sink", sinks[i].label)])
                         if dropped[i] == 1 || dropped[i] % 1000 == 0 {
