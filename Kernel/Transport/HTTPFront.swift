@@ -18,6 +18,8 @@ public struct HTTPFrontConfig: Sendable {
     public var maxBodyBytes: Int
     /// How often the GET stream sends an SSE comment to keep intermediaries from closing it.
     public var keepAlive: TimeAmount
+    /// A connection that sends nothing for this long, while no answer is pending or streaming, is closed.
+    public var idleTimeout: TimeAmount
 
     /// True when `host` is a loopback address or `localhost`.
     public var listensOnLoopback: Bool {
@@ -25,13 +27,14 @@ public struct HTTPFrontConfig: Sendable {
     }
 
     public init(host: String, port: Int, path: String, allowedOrigins: Set<String>, maxBodyBytes: Int,
-                keepAlive: TimeAmount = .seconds(15)) {
+                keepAlive: TimeAmount = .seconds(15), idleTimeout: TimeAmount = .seconds(120)) {
         self.host = host
         self.port = port
         self.path = path
         self.allowedOrigins = allowedOrigins
         self.maxBodyBytes = maxBodyBytes
         self.keepAlive = keepAlive
+        self.idleTimeout = idleTimeout
     }
 }
 
@@ -73,6 +76,9 @@ public final class HTTPFront: Service {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Connections that send nothing for `idleTimeout` while no answer is pending are closed, so
+                    // idle or stalled clients do not hold sockets forever.
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: config.idleTimeout))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(
                         MCPHTTPHandler(gateway: gateway, config: config, logger: logger, inflight: inflight))
@@ -135,6 +141,8 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     var tooLarge = false
     /// The answer being streamed as SSE for the current request, if any.
     var stream: ResponseStream?
+    /// Requests of this connection whose answers are still being computed.
+    var pending = 0
 
     init(gateway: Gateway, config: HTTPFrontConfig, logger: Logger, inflight: InflightCounter) {
         self.gateway = gateway
@@ -169,8 +177,17 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            // Idle between requests (or stalled mid-request): close. A pending answer or an open stream keeps it.
+            if pending == 0 && stream == nil { context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
-        stream?.closed = true
+        stream?.closed.store(true, ordering: .relaxed)
         context.fireChannelInactive()
     }
 
@@ -281,11 +298,13 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let thenBound = NIOLoopBound(then, eventLoop: loop)
         let inflight = self.inflight
         inflight.enter()
+        pending += 1
         Task {
             let result = await work()
             inflight.leave()
             loop.execute {
-                let (_, ctx) = bound.value
+                let (handler, ctx) = bound.value
+                handler.pending -= 1
                 thenBound.value(ctx, result)
             }
         }
@@ -337,7 +356,7 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 loop.execute {
                     handlerBound.value.sendEvent(context: ctxBound.value, stream: stream, message)
                 }
-                return !stream.closed
+                return !stream.closed.load(ordering: .relaxed)
             }
         }
         let emitter = emit
@@ -422,7 +441,7 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func sendEvent(context: ChannelHandlerContext, stream: ResponseStream, _ message: JSON) {
-        guard !stream.closed, !stream.ended else { return }
+        guard !stream.closed.load(ordering: .relaxed), !stream.ended else { return }
         startStream(context: context, stream: stream)
         var bytes = Array("event: message\ndata: ".utf8)
         message.write(into: &bytes)
@@ -489,7 +508,7 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.eventLoop.scheduleTask(in: config.keepAlive) {
             let (handler, ctx) = bound.value
-            guard !stream.closed else { return }
+            guard !stream.closed.load(ordering: .relaxed) else { return }
             if session.isClosed {
                 stream.ended = true
                 handler.endStream(context: ctx)
@@ -514,8 +533,9 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 /// State of one streamed answer; touched only on the channel's event loop.
 final class ResponseStream: @unchecked Sendable {
     // Only read and written on the owning channel's event loop (every access goes through loop.execute or a
-    // handler callback); `closed` is also read from plugin threads as a hint, where a stale value is harmless.
+    // handler callback), except `closed`, which plugin threads read through `emit` and is atomic.
     var started = false
     var ended = false
-    var closed = false
+    /// The client went away; set on the loop, read anywhere.
+    let closed = Atomic<Bool>(false)
 }
