@@ -1,4 +1,5 @@
--- bench/mcp.lua: wrk script that POSTs one MCP tools/call frame per request and validates every answer.
+-- bench/mcp.lua: wrk script that POSTs one MCP tools/call frame per request (each with its own JSON-RPC id)
+-- and validates every answer.
 --
 -- Environment (set by bench/run):
 --   MCP_SESSION  Mcp-Session-Id from an initialize done beforehand (optional: the ceiling needs none)
@@ -15,13 +16,17 @@ local threads = {}
 
 function setup(thread)
     table.insert(threads, thread)
+    thread:set("thread_index", #threads)
 end
 
 function init(args)
     local tool = os.getenv("MCP_TOOL") or "echo"
     local arguments = os.getenv("MCP_ARGS") or '{"message":"hello"}'
-    local body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"' .. tool
-        .. '","arguments":' .. arguments .. '}}'
+    -- JSON-RPC ids must be unique among a session's requests in flight (the gateway refuses a reused one), so
+    -- each request gets its own: thread index * 10^9 + a per-thread counter.
+    next_id = thread_index * 1000000000
+    body_head = '{"jsonrpc":"2.0","id":'
+    body_tail = ',"method":"tools/call","params":{"name":"' .. tool .. '","arguments":' .. arguments .. '}}'
     local headers = {
         ["Content-Type"] = "application/json",
         ["Accept"] = "application/json, text/event-stream",
@@ -31,15 +36,16 @@ function init(args)
     if session and session ~= "" then headers["Mcp-Session-Id"] = session end
     local auth = os.getenv("MCP_AUTH")
     if auth and auth ~= "" then headers["Authorization"] = auth end
-    -- The request never changes: format it once.
-    frame = wrk.format("POST", nil, headers, body)
+    wrk.method = "POST"
+    wrk.headers = headers
     valid = 0
     invalid = 0
     sample = ""
 end
 
 function request()
-    return frame
+    next_id = next_id + 1
+    return wrk.format(nil, nil, nil, body_head .. next_id .. body_tail)
 end
 
 function response(status, headers, body)

@@ -9,7 +9,10 @@ import NIOPosix
 // on stdout once bound, then serves until killed.
 
 /// The answer to every POST: a tools/call result as mcpg returns it for the mock backend's echo tool.
-let cannedBody = #"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hello"}]}}"#
+/// (mcpg adds the correlation id of the call's audit record under `_meta`.)
+let cannedBody =
+    #"{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hello"}],"#
+    + #""_meta":{"dev.mcpg/correlationId":"459416d6ad5f05d2"}}}"#
 
 /// Reads each request to its end, then answers it with the canned response (405 for anything but POST).
 final class CannedHandler: ChannelInboundHandler, Sendable {
