@@ -46,7 +46,9 @@ $(VENV)/.installed: Tests/Blackbox/requirements.txt
 	$(VENV)/bin/pip install --quiet -r Tests/Blackbox/requirements.txt
 	touch $@
 
+## test-blackbox: a plugin from a separate package loads into the release mcpg; then the real-client suite.
 test-blackbox: $(VENV)/.installed
+	examples/custom-plugin/check.sh
 	MCPG_DIST=$(abspath $(DIST)) $(VENV)/bin/pytest -q Tests/Blackbox
 
 ## docs: regenerate docs/config.md from the live schema.
