@@ -16,16 +16,7 @@ public enum PluginExport {
     public static func descriptor<P: Plugin>(for type: P.Type) -> UnsafeRawPointer {
         state.withLock { s in
             if let d = s.descriptor { return UnsafeRawPointer(d) }
-            s.factory = { host, configBytes in
-                let config: P.Config
-                do {
-                    config = try JSONDecoder().decode(P.Config.self, from: Data(configBytes.isEmpty ? Array("{}".utf8) : configBytes))
-                } catch let e as DecodingError {
-                    throw PluginError(code: -32602, "invalid config: \(describe(e))")
-                }
-                let plugin = try P(config: config, host: host)
-                return { op, request, ctx in try await plugin.handle(op: op, request: request, context: ctx) }
-            }
+            s.factory = { host, configBytes in try makeHandlers(P.self, host: host, configBytes: configBytes) }
             let d = UnsafeMutablePointer<mcpg_plugin>.allocate(capacity: 1)
             d.initialize(
                 to: mcpg_plugin(
@@ -45,6 +36,24 @@ public enum PluginExport {
         }
     }
 
+    /// Decodes the config, builds the plugin and returns its call handlers (the inline one for synchronous plugins).
+    static func makeHandlers<P: Plugin>(_ type: P.Type, host: Host, configBytes: [UInt8]) throws
+        -> (handler: Handler, now: SyncHandler?)
+    {
+        let config: P.Config
+        do {
+            config = try JSONDecoder().decode(
+                P.Config.self, from: Data(configBytes.isEmpty ? Array("{}".utf8) : configBytes))
+        } catch let e as DecodingError {
+            throw PluginError(code: -32602, "invalid config: \(describe(e))")
+        }
+        let plugin = try P(config: config, host: host)
+        let handler: Handler = { op, request, ctx in try await plugin.handle(op: op, request: request, context: ctx) }
+        guard let sync = plugin as? any SynchronousPlugin else { return (handler, nil) }
+        let now: SyncHandler = { op, request, ctx in try sync.handleNow(op: op, request: request, context: ctx) }
+        return (handler, now)
+    }
+
     /// Runs one op on a plugin instance in-process, without the kernel (for tests of a plugin).
     public static func run<P: Plugin>(_ plugin: P, op: String, request: JSON) async throws -> JSON {
         try await plugin.handle(op: op, request: request, context: .detached)
@@ -52,7 +61,8 @@ public enum PluginExport {
 }
 
 typealias Handler = @Sendable (String, JSON, CallContext) async throws -> JSON
-typealias Factory = @Sendable (Host, [UInt8]) throws -> Handler
+typealias SyncHandler = @Sendable (String, JSON, CallContext) throws -> JSON
+typealias Factory = @Sendable (Host, [UInt8]) throws -> (handler: Handler, now: SyncHandler?)
 
 struct ExportState: ~Copyable {
     var descriptor: UnsafeMutablePointer<mcpg_plugin>?
@@ -85,11 +95,14 @@ private func describe(_ e: DecodingError) -> String {
 /// One live plugin instance: its handler plus the calls in flight (so `cancel` can reach their Tasks).
 final class Instance: Sendable {
     let handler: Handler
+    /// Set for a `SynchronousPlugin`: calls are answered inline, without a Task.
+    let now: SyncHandler?
     let host: HostPointer
     /// Calls that suspended (still running after `handle` returned), so `cancel` can reach their Tasks.
     let inflight = Mutex<[UInt: CallSlot]>([:])
-    init(handler: @escaping Handler, host: HostPointer) {
+    init(handler: @escaping Handler, now: SyncHandler?, host: HostPointer) {
         self.handler = handler
+        self.now = now
         self.host = host
     }
 }
@@ -143,8 +156,8 @@ private let pluginCreate:
         }
         guard let factory = state.withLock({ $0.factory }) else { return fail("plugin descriptor not initialized") }
         do {
-            let handler = try factory(Host(raw: host), Array(bytes(config)))
-            let inst = Instance(handler: handler, host: HostPointer(raw: host))
+            let made = try factory(Host(raw: host), Array(bytes(config)))
+            let inst = Instance(handler: made.handler, now: made.now, host: HostPointer(raw: host))
             instanceOut?.pointee = Unmanaged.passRetained(inst).toOpaque()
             return Int32(MCPG_STATUS_OK.rawValue)
         } catch let e as PluginError {
@@ -177,8 +190,13 @@ private let pluginHandle:
             done.finish(Int32(MCPG_STATUS_ERROR.rawValue), errorBody(code: -32700, message: "\(error)"))
             return
         }
-        let key = UInt(bitPattern: call.map { Int(bitPattern: UnsafeRawPointer($0)) } ?? 0)
         let ctx = CallContext(call: call, host: inst.host.raw)
+        if let now = inst.now {
+            let (status, body) = outcome { try now(opName, payload, ctx) }
+            done.finish(status, body)
+            return
+        }
+        let key = UInt(bitPattern: call.map { Int(bitPattern: UnsafeRawPointer($0)) } ?? 0)
         let handler = inst.handler
         // The call runs in a Task that starts immediately on the kernel's thread: a plugin method that never
         // suspends (most identity, policy and transform plugins) completes before `handle` returns, with no
@@ -191,23 +209,34 @@ private let pluginHandle:
             let body: [UInt8]
             do {
                 let result = try await handler(opName, payload, ctx)
-                status = Int32(MCPG_STATUS_OK.rawValue)
-                body = result.serialized()
-            } catch let e as PluginError {
-                status = Int32(MCPG_STATUS_ERROR.rawValue)
-                body = errorBody(code: e.code, message: e.message)
-            } catch is CancellationError {
-                status = Int32(MCPG_STATUS_ERROR.rawValue)
-                body = errorBody(code: -32800, message: "request cancelled")
+                (status, body) = (Int32(MCPG_STATUS_OK.rawValue), result.serialized())
             } catch {
-                status = Int32(MCPG_STATUS_ERROR.rawValue)
-                body = errorBody(code: -32603, message: "\(error)")
+                (status, body) = failure(error)
             }
             _ = inst.inflight.withLock { $0.removeValue(forKey: key) }
             done.finish(status, body)
         }
         slot.task.withLock { $0 = task }
     }
+
+/// The status and payload for a call's result or error.
+private func outcome(_ body: () throws -> JSON) -> (Int32, [UInt8]) {
+    do {
+        return (Int32(MCPG_STATUS_OK.rawValue), try body().serialized())
+    } catch {
+        return failure(error)
+    }
+}
+
+/// The error status and `{"code","message"}` payload for a thrown error.
+private func failure(_ error: any Error) -> (Int32, [UInt8]) {
+    let status = Int32(MCPG_STATUS_ERROR.rawValue)
+    switch error {
+    case let e as PluginError: return (status, errorBody(code: e.code, message: e.message))
+    case is CancellationError: return (status, errorBody(code: -32800, message: "request cancelled"))
+    default: return (status, errorBody(code: -32603, message: "\(error)"))
+    }
+}
 
 private let pluginCancel: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?) -> Void = { instance, call in
     guard let instance else { return }

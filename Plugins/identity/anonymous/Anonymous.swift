@@ -3,7 +3,7 @@ import PluginKit
 
 /// Accepts any caller as one fixed principal, but only from loopback peers (and stdio). Anywhere else it
 /// rejects, even when configured, so a gateway exposed on a network never runs anonymous by accident.
-struct Anonymous: IdentityPlugin {
+struct Anonymous: SyncIdentityPlugin {
     struct Config: Decodable, Sendable {
         var principal: String?
         var groups: [String]?
@@ -26,7 +26,7 @@ struct Anonymous: IdentityPlugin {
         principal = Principal(id: config.principal ?? "anonymous", groups: config.groups ?? [])
     }
 
-    func authenticate(_ request: AuthenticateRequest) async throws -> AuthenticateResult {
+    func authenticate(_ request: AuthenticateRequest) throws -> AuthenticateResult {
         guard request.peerIsLoopback else {
             return .reject(reason: "anonymous access is only allowed from loopback")
         }

@@ -7,7 +7,7 @@ import PluginKit
 ///
 /// The key is read from `Authorization: Bearer <key>` or `X-API-Key: <key>` (or from the one header named by
 /// `header`). No key → abstain, so a later identity plugin may answer; an unknown key → reject.
-struct APIKey: IdentityPlugin {
+struct APIKey: SyncIdentityPlugin {
     struct Config: Decodable, Sendable {
         struct Key: Decodable, Sendable {
             var id: String
@@ -96,7 +96,7 @@ struct APIKey: IdentityPlugin {
         }
     }
 
-    func authenticate(_ request: AuthenticateRequest) async throws -> AuthenticateResult {
+    func authenticate(_ request: AuthenticateRequest) throws -> AuthenticateResult {
         guard let key = presentedKey(request.headers) else { return .abstain(reason: "no API key presented") }
         var digest = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_BYTES))
         var k = key

@@ -8,7 +8,7 @@ import PluginKit
 /// ids); else deny with "default deny". Rules are compiled once at `init`; per call, the principal's rules are
 /// picked once and each query only checks action, backend and tool name, so a `tools/list` filter of 10,000
 /// tools is one pass.
-struct Rules: PolicyPlugin {
+struct Rules: SyncPolicyPlugin {
     struct Config: Decodable, Sendable {
         struct Rule: Decodable, Sendable {
             enum Effect: String, Decodable, Sendable { case allow, deny }
@@ -83,7 +83,7 @@ struct Rules: PolicyPlugin {
         self.rules = rules
     }
 
-    func authorize(_ request: AuthorizeRequest) async throws -> [Decision] {
+    func authorize(_ request: AuthorizeRequest) throws -> [Decision] {
         let principal = request.principal
         let groups = Set(principal.groups)
         let applicable = rules.filter { $0.applies(to: principal, groups: groups) }

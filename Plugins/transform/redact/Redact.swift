@@ -8,7 +8,7 @@ import PluginKit
 /// `email`; `bearer_token`). Matches become the pattern's replacement, by default `[REDACTED:<name>]`.
 /// Covered: the strings of every content block (`text`, embedded resource text; not `type`, `mimeType`, `uri`,
 /// base64 `data`/`blob`, `annotations` or `_meta`) and every string value in `structuredContent`, nested.
-struct Redact: TransformPlugin {
+struct Redact: SyncTransformPlugin {
     struct Config: Decodable, Sendable {
         struct Rule: Decodable, Sendable {
             var tools: [String]?
@@ -91,7 +91,7 @@ struct Redact: TransformPlugin {
         self.rules = rules
     }
 
-    func transformResult(_ result: JSON, for call: ToolInvocation) async throws -> JSON {
+    func transformResult(_ result: JSON, for call: ToolInvocation) throws -> JSON {
         let patterns = rules.flatMap { rule in
             rule.tools.map { $0.matches(call.tool) } ?? true ? rule.patterns : []
         }
