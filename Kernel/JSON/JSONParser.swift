@@ -22,6 +22,18 @@ extension JSON {
         }
     }
 
+    /// Parses UTF-8 bytes in place. Concrete overloads avoid generic dispatch (and its runtime metadata
+    /// lookups) on the hot path, where every frame and plugin payload is parsed once.
+    public static func parse(_ buffer: UnsafeBufferPointer<UInt8>, maxDepth: Int = 128) throws(JSONParseError) -> JSON {
+        var p = JSONParserCore(buffer, maxDepth: maxDepth)
+        return try p.parseDocument()
+    }
+
+    /// Parses a byte array (see `parse(_:maxDepth:)` for buffers).
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = 128) throws(JSONParseError) -> JSON {
+        try bytes.withUnsafeBufferPointer { b throws(JSONParseError) -> JSON in try parse(b, maxDepth: maxDepth) }
+    }
+
     /// Parses a JSON document from a string.
     public static func parse(_ text: String, maxDepth: Int = 128) throws(JSONParseError) -> JSON {
         try parse(Array(text.utf8), maxDepth: maxDepth)
@@ -182,9 +194,9 @@ struct JSONParserCore {
             let c = buf[i]
             if c == UInt8(ascii: "\"") {
                 let slice = UnsafeBufferPointer(rebasing: buf[start..<i])
-                guard let s = String(validating: slice, as: UTF8.self) else { throw fail("invalid UTF-8 in string") }
+                guard isValidUTF8(slice) else { throw fail("invalid UTF-8 in string") }
                 i += 1
-                return s
+                return String(decoding: slice, as: UTF8.self)
             }
             if c == UInt8(ascii: "\\") { break }
             if c < 0x20 { throw fail("control character in string") }
@@ -195,8 +207,9 @@ struct JSONParserCore {
             let c = buf[i]
             if c == UInt8(ascii: "\"") {
                 i += 1
-                guard let s = String(validating: out, as: UTF8.self) else { throw fail("invalid UTF-8 in string") }
-                return s
+                let valid = out.withUnsafeBufferPointer { isValidUTF8($0) }
+                guard valid else { throw fail("invalid UTF-8 in string") }
+                return String(decoding: out, as: UTF8.self)
             }
             if c < 0x20 { throw fail("control character in string") }
             if c != UInt8(ascii: "\\") {
@@ -271,4 +284,39 @@ struct JSONParserCore {
         guard let d = Double(text), d.isFinite else { throw fail("number out of range") }
         return .double(d)
     }
+}
+
+/// Strict UTF-8 validation (no overlong forms, no surrogates, nothing above U+10FFFF). Written out because the
+/// stdlib's generic `String(validating:as:)` looks up type metadata on every call.
+func isValidUTF8(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+    var i = 0
+    let n = b.count
+    while i < n {
+        let c = b[i]
+        if c < 0x80 {
+            i += 1
+            continue
+        }
+        func cont(_ k: Int) -> Bool { i + k < n && b[i + k] & 0xC0 == 0x80 }
+        switch c {
+        case 0xC2...0xDF:
+            guard cont(1) else { return false }
+            i += 2
+        case 0xE0...0xEF:
+            guard cont(1), cont(2) else { return false }
+            let c1 = b[i + 1]
+            if c == 0xE0 && c1 < 0xA0 { return false }  // overlong
+            if c == 0xED && c1 > 0x9F { return false }  // surrogates
+            i += 3
+        case 0xF0...0xF4:
+            guard cont(1), cont(2), cont(3) else { return false }
+            let c1 = b[i + 1]
+            if c == 0xF0 && c1 < 0x90 { return false }  // overlong
+            if c == 0xF4 && c1 > 0x8F { return false }  // above U+10FFFF
+            i += 4
+        default:
+            return false
+        }
+    }
+    return true
 }

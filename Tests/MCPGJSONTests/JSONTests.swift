@@ -40,3 +40,13 @@ import Testing
     #expect(try JSON.parse(#"{"a":1,"b":2}"#) == JSON.parse(#"{"b":2,"a":1}"#))
     #expect(try JSON.parse(#"{"a":1}"#) != JSON.parse(#"{"a":2}"#))
 }
+
+@Test func utf8IsValidatedStrictly() throws {
+    // Valid multi-byte text survives; overlong forms, surrogates, stray continuation bytes and truncation do not.
+    #expect(try JSON.parse(Array("\"héllo → 😀 \u{10FFFF}\"".utf8)) == .string("héllo → 😀 \u{10FFFF}"))
+    for bad: [UInt8] in [[0xC0, 0xAF], [0xE0, 0x80, 0xAF], [0xED, 0xA0, 0x80], [0x80], [0xF4, 0x90, 0x80, 0x80], [0xE2, 0x82],
+                         [0xF8, 0x88, 0x80, 0x80, 0x80]] {
+        #expect(throws: JSONParseError.self) { try JSON.parse([0x22] + bad + [0x22]) }
+        #expect(throws: JSONParseError.self) { try JSON.parse([0x22, 0x5C, 0x6E] + bad + [0x22]) }
+    }
+}
