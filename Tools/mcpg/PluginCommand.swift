@@ -197,30 +197,41 @@ extension PluginCommand {
         }
     }
 
-    /// Where `verify` and `list` look and which keys they trust: from `--config` (its `plugins` section), or
-    /// from the arguments. Keys from both are trusted when both are given.
-    static func source(config: String?, target: String?, trustedKeys: [String]) throws -> (String, [String]) {
-        var keys = trustedKeys
-        var dir = target
-        if let config {
-            do throws(ConfigError) {
-                let c = try ConfigLoader.load(path: config)
-                keys += c.plugins.trustedKeys
-                dir = dir ?? c.plugins.dir
-            } catch {
-                for d in error.diagnostics { printProblem(d.description) }
-                throw ExitCode(1)
+    /// Which keys `verify` and `list` trust, and where they look when no path is given.
+    struct TrustOptions: ParsableArguments {
+        @Option(name: .customLong("trusted-key"),
+                help: ArgumentHelp("A trusted public key (RWQ…) or a minisign .pub file. Repeatable.", valueName: "KEY"))
+        var trustedKeys: [String] = []
+
+        @Option(name: .long, help: ArgumentHelp("Take the plugin directory and trusted keys from this config file.",
+                                                valueName: "FILE"))
+        var config: String?
+
+        /// The path to check and the keys to trust: from `--config` (its `plugins` section) and/or the arguments;
+        /// keys from both are trusted when both are given.
+        func resolve(target: String?) throws -> (String, [String]) {
+            var keys = trustedKeys
+            var dir = target
+            if let config {
+                do throws(ConfigError) {
+                    let c = try ConfigLoader.load(path: config)
+                    keys += c.plugins.trustedKeys
+                    dir = dir ?? c.plugins.dir
+                } catch {
+                    for d in error.diagnostics { printProblem(d.description) }
+                    throw ExitCode(1)
+                }
             }
+            guard !keys.isEmpty else {
+                printProblem("error: give --config FILE or at least one --trusted-key (a public key or a .pub file)")
+                throw ExitCode(2)
+            }
+            guard let dir else {
+                printProblem("error: give a plugin file or directory, or --config FILE")
+                throw ExitCode(2)
+            }
+            return (dir, keys)
         }
-        guard !keys.isEmpty else {
-            printProblem("error: give --config FILE or at least one --trusted-key (a public key or a .pub file)")
-            throw ExitCode(2)
-        }
-        guard let dir else {
-            printProblem("error: give a plugin file or directory, or --config FILE")
-            throw ExitCode(2)
-        }
-        return (dir, keys)
     }
 
     struct Verify: ParsableCommand {
@@ -237,16 +248,10 @@ extension PluginCommand {
                                      valueName: "FILE|DIR"))
         var target: String?
 
-        @Option(name: .customLong("trusted-key"),
-                help: ArgumentHelp("A trusted public key (RWQ…) or a minisign .pub file. Repeatable.", valueName: "KEY"))
-        var trustedKeys: [String] = []
-
-        @Option(name: .long, help: ArgumentHelp("Take the plugin directory and trusted keys from this config file.",
-                                                valueName: "FILE"))
-        var config: String?
+        @OptionGroup var trust: TrustOptions
 
         func run() throws {
-            let (dir, keys) = try PluginCommand.source(config: config, target: target, trustedKeys: trustedKeys)
+            let (dir, keys) = try trust.resolve(target: target)
             let code = PluginCommand.verifyPlugins(at: dir, trustedKeys: keys)
             if code != 0 { throw ExitCode(code) }
         }
@@ -264,16 +269,10 @@ extension PluginCommand {
         @Argument(help: ArgumentHelp("The plugin directory (default: the config's plugins.dir).", valueName: "DIR"))
         var directory: String?
 
-        @Option(name: .customLong("trusted-key"),
-                help: ArgumentHelp("A trusted public key (RWQ…) or a minisign .pub file. Repeatable.", valueName: "KEY"))
-        var trustedKeys: [String] = []
-
-        @Option(name: .long, help: ArgumentHelp("Take the plugin directory and trusted keys from this config file.",
-                                                valueName: "FILE"))
-        var config: String?
+        @OptionGroup var trust: TrustOptions
 
         func run() throws {
-            let (dir, keys) = try PluginCommand.source(config: config, target: directory, trustedKeys: trustedKeys)
+            let (dir, keys) = try trust.resolve(target: directory)
             let code = PluginCommand.listPlugins(in: dir, trustedKeys: keys)
             if code != 0 { throw ExitCode(code) }
         }
