@@ -146,6 +146,24 @@ def test_plugin_list(tmp_path: Path) -> None:
     assert digest in r.stdout
 
 
+def test_plugin_verify_and_list_take_dir_and_keys_from_config(tmp_path: Path) -> None:
+    """`--config` supplies plugins.dir and plugins.trusted_keys; a tampered plugin in that dir is named."""
+    d = copy_plugins(tmp_path / "p", ["apikey", "anonymous", "rules", "redact", "mock", "jsonl"])
+    cfg = make_config(tmp_path / "gw", plugin_dir=d)
+    r = run_mcpg("plugin", "verify", "--config", cfg.path)
+    assert r.returncode == 0, output(r)
+    assert len([ln for ln in r.stdout.splitlines() if ln.startswith("OK ")]) == 6, r.stdout
+    r = run_mcpg("plugin", "list", "--config", cfg.path)
+    assert r.returncode == 0, output(r)
+    assert "mock" in r.stdout and "backend" in r.stdout
+    flip_byte(d / "rules.so")
+    r = run_mcpg("plugin", "verify", "--config", cfg.path)
+    assert r.returncode == 1
+    assert "rules.so" in output(r)
+    r = run_mcpg("plugin", "verify")
+    assert r.returncode == 2, output(r)
+
+
 def test_plugin_verify_refuses_tampered_copy(tmp_path: Path) -> None:
     """A plugin with one byte flipped (signature copied alongside) is refused, by name."""
     d = copy_plugins(tmp_path / "p", ["mock"])
