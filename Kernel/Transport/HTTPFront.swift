@@ -143,6 +143,9 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     var stream: ResponseStream?
     /// Requests of this connection whose answers are still being computed.
     var pending = 0
+    /// Whether the current request lets the connection stay open after its answer (HTTP/1.0, `Connection: close`).
+    /// The pipeline handler delivers the next request only after this answer ends, so this is the current one's.
+    var clientKeepAlive = true
 
     init(gateway: Gateway, config: HTTPFrontConfig, logger: Logger, inflight: InflightCounter) {
         self.gateway = gateway
@@ -155,6 +158,7 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head(let h):
             head = h
+            clientKeepAlive = h.isKeepAlive
             body = nil
             tooLarge = false
             if let len = h.headers.first(name: "content-length").flatMap(Int.init), len > config.maxBodyBytes {
@@ -206,6 +210,7 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         headers.add(name: "content-length", value: String(buffer?.readableBytes ?? 0))
         for (k, v) in extra { headers.add(name: k, value: v) }
+        let keepAlive = keepAlive && clientKeepAlive
         if !keepAlive { headers.add(name: "connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: status, headers: headers))), promise: nil)
         if let buffer { context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil) }
@@ -452,7 +457,8 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func endStream(context: ChannelHandlerContext) {
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !clientKeepAlive { done.whenComplete { [channel = context.channel] _ in channel.close(promise: nil) } }
     }
 
     // MARK: - GET and DELETE
