@@ -49,7 +49,8 @@ import Testing
     @Test func templatedStructuredContentAlsoAsText() async throws {
         let p = try instance("mock", config: Self.config)
         let r = try await p.ok("call_tool", ["name": "weather", "arguments": ["city": "Oslo", "n": 3]])
-        let expected: JSON = ["city": "Oslo", "temperature_c": 21, "tags": ["Oslo-now", "3"]]
+        // A string that is only a placeholder takes the argument's JSON value ("{{n}}" → 3); mixed text stays text.
+        let expected: JSON = ["city": "Oslo", "temperature_c": 21, "tags": ["Oslo-now", 3]]
         #expect(r["structuredContent"] == expected)
         let text = try #require(r["content"]?[0]?["text"]?.stringValue)
         #expect(try JSON.parse(text) == expected, "TOOL-7: the text block is the serialized structuredContent")

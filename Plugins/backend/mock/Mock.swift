@@ -5,7 +5,8 @@ import PluginKit
 /// tests of everything in front of a backend.
 ///
 /// `{{arg}}` in a result's text or in any string of its structured content is replaced by that argument
-/// (strings as is, other JSON serialized; absent → empty). Arguments are checked against the tool's
+/// (strings as is, other JSON serialized; absent → empty); a string that is exactly one `{{arg}}` takes the
+/// argument's JSON value (a number stays a number). Arguments are checked against the tool's
 /// `inputSchema` (`required`, and the `type` of declared properties); a failure is a tool result with
 /// `isError: true` (MCP: input validation errors are tool results). With `progress_steps` and a request
 /// `_meta.progressToken`, one `notifications/progress` per step is sent before the answer.
@@ -233,7 +234,14 @@ struct Mock: BackendPlugin {
     /// `value` with the templates in its strings filled in (object keys are left alone).
     private static func fill(_ value: JSON, _ arguments: JSONObject) -> JSON {
         switch value {
-        case .string(let s): return .string(Template(s).render(arguments))
+        case .string(let s):
+            let template = Template(s)
+            // A string that is exactly one placeholder takes the argument's JSON value, so `"{{n}}"` can fill a
+            // number or an object that an outputSchema requires.
+            if template.parts.count == 1, case .argument(let name) = template.parts[0], let v = arguments[name] {
+                return v
+            }
+            return .string(template.render(arguments))
         case .array(let a): return .array(a.map { fill($0, arguments) })
         case .object(let o): return .object(JSONObject(o.members.map { JSONMember($0.key, fill($0.value, arguments)) }))
         default: return value
