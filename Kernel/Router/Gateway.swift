@@ -242,9 +242,12 @@ public final class Gateway: Sendable {
             let queries = catalog.tools.map { (action: "tools/list", tool: $0.name, backend: $0.backend) }
             let verdicts = await authorize(identity.principal, queries, context: baseContext(caller, session))
             visible = verdicts.indices.filter { verdicts[$0].allow }
-            listCache.withLock { c in
-                if c.count >= Self.listCacheLimit { c.removeAll() }
-                c[key] = visible
+            // A list filtered while a policy plugin was failing hides everything; it is not kept.
+            if verdicts.allSatisfy(\.settled) {
+                listCache.withLock { c in
+                    if c.count >= Self.listCacheLimit { c.removeAll() }
+                    c[key] = visible
+                }
             }
         }
         guard offset <= visible.count else {
@@ -274,6 +277,8 @@ public final class Gateway: Sendable {
     struct Verdict: Sendable {
         var allow: Bool
         var reasons: [String]
+        /// False when a policy plugin failed and the verdict is a fail-closed deny (not worth caching).
+        var settled = true
     }
 
     func baseContext(_ caller: Caller, _ session: Session) -> JSONObject {
@@ -305,6 +310,7 @@ public final class Gateway: Sendable {
                 }
                 for i in queries.indices {
                     denied[i] = true
+                    verdicts[i].settled = false
                     verdicts[i].reasons.append("\(stage.label): policy plugin failed")
                 }
                 continue

@@ -213,3 +213,21 @@ import Testing
         #expect(h.gateway.sessions.lookup(s.id, principal: "alice") == nil)
     }
 }
+
+@Suite struct ListCache {
+    /// A list filtered while the policy plugin was failing is empty (fail closed) and is not cached: once the
+    /// plugin recovers, the same principal sees its tools.
+    @Test func failClosedListsAreNotCached() async throws {
+        let failing = Mutex(true)
+        let flaky = FakeCaller { op, req, emit in
+            if failing.withLock({ $0 }) { return .failure(StageFailure(.timeout)) }
+            return await prefixPolicy.call(op: op, request: req, timeout: .seconds(1), emit: emit)
+        }
+        let h = try Harness(policy: [flaky])
+        let who = try await h.identity("alice")
+        let s = try await h.open(who)
+        #expect(await h.request("tools/list", nil, as: who, session: s)?.result?["tools"]?.arrayValue?.count == 0)
+        failing.withLock { $0 = false }
+        #expect(await h.request("tools/list", nil, as: who, session: s, id: 2)?.result?["tools"]?.arrayValue?.count == 3)
+    }
+}
