@@ -37,6 +37,10 @@ struct Serve: AsyncParsableCommand {
             if !fileExists(config) { printError("hint: `mcpg init DIR` writes a working config") }
             throw ExitCode(1)
         }
+        if !stdio && gatewayConfig.server.http == nil {
+            printError("\(config): error: no server.http in the config; add it or use --stdio")
+            throw ExitCode(1)
+        }
         bootstrapLogging(gatewayConfig.log)
         let logger = Logger(label: "mcpg")
 
@@ -56,11 +60,7 @@ struct Serve: AsyncParsableCommand {
             let front = StdioFront(gateway: parts.gateway, logger: logger,
                                    maxMessageBytes: gatewayConfig.server.http?.maxBodyBytes ?? 4 << 20)
             services.append(.init(service: front, successTerminationBehavior: .gracefullyShutdownGroup))
-        } else {
-            guard let http = gatewayConfig.server.http else {
-                printError("\(config): error: no server.http in the config; add it or use --stdio")
-                throw ExitCode(1)
-            }
+        } else if let http = gatewayConfig.server.http {
             let front = HTTPFront(
                 gateway: parts.gateway,
                 config: HTTPFrontConfig(host: http.host, port: http.port, path: http.path,
