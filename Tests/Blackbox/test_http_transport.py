@@ -1,6 +1,6 @@
 """Streamable HTTP edge cases, driven by hand with httpx so every header and body is explicit.
 
-IDs refer to /work/shared/mcp-spec.md (HTTP-*, BASE-*, ERR-*, PAGE-*, GW-*, CANC-*, PROG-*, AUTH-*).
+IDs refer to shared/mcp-spec.md (the MCP checklist beside this repository) (HTTP-*, BASE-*, ERR-*, PAGE-*, GW-*, CANC-*, PROG-*, AUTH-*).
 The module gateway is the quickstart with `server.page_size: 2` and `server.http.max_body_bytes: 4096`.
 """
 
