@@ -176,15 +176,16 @@ public final class Gateway: Sendable {
     /// Returns nil when the request was cancelled (no answer is sent, CANC-1) or the id is already in flight.
     public func serve(_ id: RequestID, in session: Session?, _ body: @escaping @Sendable () async -> Reply) async -> Reply? {
         guard let session else { return await body() }
+        guard session.reserve(id) else {
+            return .frame(.errorResponse(id: id, error: .invalidRequest("Request id \(id) is already in use")))
+        }
         let box = Mutex<Reply?>(nil)
-        let task = Task {
+        // Starts on this thread: no hop until the request really waits (typically for the ledger's fsync).
+        let task = Task.immediate {
             let r = await body()
             box.withLock { $0 = r }
         }
-        guard session.track(id, task) else {
-            task.cancel()
-            return .frame(.errorResponse(id: id, error: .invalidRequest("Request id \(id) is already in use")))
-        }
+        session.attach(id, task)
         await task.value
         session.untrack(id)
         if task.isCancelled { return nil }

@@ -18,7 +18,9 @@ public final class Session: Sendable {
     struct State {
         var initialized = false
         var lastSeen: ContinuousClock.Instant
-        var inflight: [RequestID: Task<Void, Never>] = [:]
+        /// Requests in flight: their task once it exists (nil while it is being started), and whether a cancel
+        /// arrived before it did.
+        var inflight: [RequestID: (task: Task<Void, Never>?, cancelled: Bool)] = [:]
         var closed = false
     }
     let state: Mutex<State>
@@ -36,14 +38,25 @@ public final class Session: Sendable {
     func markInitialized() { state.withLock { $0.initialized = true } }
     func touch() { state.withLock { $0.lastSeen = .now } }
 
-    /// Registers the task serving request `id` so `notifications/cancelled` can reach it.
-    /// Returns false when the id is already in flight (BASE-2: ids are not reused within a session).
-    func track(_ id: RequestID, _ task: Task<Void, Never>) -> Bool {
+    /// Reserves request `id` before its task starts. Returns false when the id is already in flight (BASE-2: ids
+    /// are not reused within a session).
+    func reserve(_ id: RequestID) -> Bool {
         state.withLock { s in
             if s.inflight[id] != nil { return false }
-            s.inflight[id] = task
+            s.inflight[id] = (nil, false)
             return true
         }
+    }
+
+    /// Records the task serving a reserved request, so `notifications/cancelled` can reach it; cancels it at once
+    /// if the cancel came first.
+    func attach(_ id: RequestID, _ task: Task<Void, Never>) {
+        let cancelNow = state.withLock { s -> Bool in
+            guard let entry = s.inflight[id] else { return false }
+            s.inflight[id] = (task, entry.cancelled)
+            return entry.cancelled
+        }
+        if cancelNow { task.cancel() }
     }
 
     func untrack(_ id: RequestID) { _ = state.withLock { $0.inflight.removeValue(forKey: id) } }
@@ -51,8 +64,13 @@ public final class Session: Sendable {
     /// Cancels the request with this id if it is in flight (CANC-1); unknown ids are ignored.
     @discardableResult
     func cancel(_ id: RequestID) -> Bool {
-        guard let t = state.withLock({ $0.inflight[id] }) else { return false }
-        t.cancel()
+        let task = state.withLock { s -> Task<Void, Never>?? in
+            guard let entry = s.inflight[id] else { return nil }
+            if entry.task == nil { s.inflight[id] = (nil, true) }
+            return .some(entry.task)
+        }
+        guard let task else { return false }
+        task?.cancel()
         return true
     }
 
@@ -60,7 +78,7 @@ public final class Session: Sendable {
     public func close() {
         let tasks = state.withLock { s -> [Task<Void, Never>] in
             s.closed = true
-            return Array(s.inflight.values)
+            return s.inflight.values.compactMap(\.task)
         }
         for t in tasks { t.cancel() }
     }

@@ -79,7 +79,10 @@ public final class HTTPFront: Service {
                     // Connections that send nothing for `idleTimeout` while no answer is pending are closed, so
                     // idle or stalled clients do not hold sockets forever.
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: config.idleTimeout))
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    // Every header the front writes is a constant, a number or a hex session id, so NIO's
+                    // outbound header validation (a per-response scan) has nothing to catch.
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                        withErrorHandling: true, withOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(
                         MCPHTTPHandler(gateway: gateway, config: config, logger: logger, inflight: inflight))
                 }

@@ -231,3 +231,25 @@ import Testing
         #expect(await h.request("tools/list", nil, as: who, session: s, id: 2)?.result?["tools"]?.arrayValue?.count == 3)
     }
 }
+
+@Suite struct RequestIDs {
+    /// BASE-2: an id already in flight in the session is refused before anything runs (no second tool call).
+    @Test func duplicateInFlightIDIsRefusedBeforeItRuns() async throws {
+        let h = try Harness()
+        let who = try await h.identity("alice")
+        let s = try await h.open(who)
+        let first = Task { await h.request("tools/call", ["name": "slow"], as: who, session: s, id: 7) }
+        try await Task.sleep(for: .milliseconds(100))
+        let before = h.trail.all.count
+        let dup = await h.request("tools/call", ["name": "echo", "arguments": ["text": "x"]], as: who, session: s, id: 7)
+        #expect(dup?.error?.code == -32600)
+        #expect(dup?.error?.message.contains("already in use") == true)
+        #expect(h.trail.all.count == before, "the refused request must not reach policy, backend or ledger")
+        _ = await h.gateway.handle(.notification(method: "notifications/cancelled", params: ["requestId": 7]),
+                                   identity: who, caller: h.caller([:]), session: s)
+        #expect(await first.value == nil)
+        // Once the first is over, the id may be used again.
+        let again = await h.request("tools/call", ["name": "echo", "arguments": ["text": "y"]], as: who, session: s, id: 7)
+        #expect(again?.result?["content"]?[0]?["text"] == "y")
+    }
+}
