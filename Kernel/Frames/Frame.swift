@@ -39,7 +39,7 @@ public enum Frame: Sendable, Equatable {
     /// Parses one message. Batches (JSON arrays) are refused: MCP dropped batching in 2025-06-18 (BASE-5).
     /// - Throws: `RPCError` with -32700 (not JSON) or -32600 (not a valid JSON-RPC message); `id` is carried
     ///   in `FrameError.id` when it could be read, so the answer can name it (BASE-3).
-    public static func parse(_ bytes: some Collection<UInt8>) throws(FrameError) -> Frame {
+    public static func parse(_ bytes: UnsafeBufferPointer<UInt8>) throws(FrameError) -> Frame {
         let json: JSON
         do {
             json = try JSON.parse(bytes)
@@ -47,6 +47,11 @@ public enum Frame: Sendable, Equatable {
             throw FrameError(id: nil, error: .parseError("Parse error: \(error.description)"))
         }
         return try parse(json)
+    }
+
+    /// Parses one message from a byte array (see `parse(_:)` for buffers).
+    public static func parse(_ bytes: [UInt8]) throws(FrameError) -> Frame {
+        try bytes.withUnsafeBufferPointer { b throws(FrameError) -> Frame in try parse(b) }
     }
 
     public static func parse(_ json: JSON) throws(FrameError) -> Frame {

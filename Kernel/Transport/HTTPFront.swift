@@ -333,10 +333,14 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                    "Accept must list application/json and text/event-stream")
             return
         }
+        // Parsed straight from NIO's buffer: the body is never copied.
+        let parsed = body?.withUnsafeReadableBytes { raw in
+            Result { () throws(FrameError) -> Frame in try Frame.parse(raw.assumingMemoryBound(to: UInt8.self)) }
+        } ?? Result { () throws(FrameError) -> Frame in try Frame.parse([]) }
         let frame: Frame
-        do throws(FrameError) {
-            frame = try Frame.parse(body.map { Array($0.readableBytesView) } ?? [])
-        } catch {
+        switch parsed {
+        case .success(let f): frame = f
+        case .failure(let error):
             respond(context: context, status: .badRequest, json: error.frame.json)
             return
         }
