@@ -156,6 +156,24 @@ enum RandomID {
 
     /// A session id: 128 bits, visible ASCII (HTTP-12).
     static func session() -> String { hex(bytes: 16) }
-    /// A short correlation id shared by the client's answer, the log and the audit record.
-    static func correlation() -> String { hex(bytes: 8) }
+    /// A short correlation id shared by the client's answer, the log and the audit record: unique within the
+    /// process and unpredictable across processes, without a system call per request. It is a counter, offset by
+    /// a random per-process seed, through the SplitMix64 finalizer (a bijection, so distinct counters never
+    /// collide). It identifies a call; it is not a secret.
+    static func correlation() -> String {
+        var z = correlationSeed &+ correlationCounter.wrappingAdd(1, ordering: .relaxed).oldValue &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8](repeating: 0, count: 16)
+        for i in 0..<16 { out[15 - i] = digits[Int(z >> (UInt64(i) * 4) & 0xF)] }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let correlationSeed: UInt64 = {
+        var g = SystemRandomNumberGenerator()
+        return g.next()
+    }()
+    private static let correlationCounter = Atomic<UInt64>(0)
 }

@@ -253,3 +253,21 @@ import Testing
         #expect(again?.result?["content"]?[0]?["text"] == "y")
     }
 }
+
+@Suite struct CorrelationIDs {
+    /// Every answered call gets its own 16-hex-digit correlation id, the same in the answer and its record.
+    @Test func distinctAndMatching() async throws {
+        let h = try Harness()
+        let who = try await h.identity("alice")
+        let s = try await h.open(who)
+        var seen = Set<String>()
+        for i in 0..<300 {
+            let r = await h.request("tools/call", ["name": "echo", "arguments": ["text": "x"]], as: who, session: s, id: Int64(100 + i))
+            let cid = try #require(r?.result?["_meta"]?[correlationMetaKey]?.stringValue)
+            #expect(cid.count == 16 && cid.allSatisfy(\.isHexDigit))
+            #expect(h.trail.all.last?["id"] == .string(cid))
+            seen.insert(cid)
+        }
+        #expect(seen.count == 300)
+    }
+}
