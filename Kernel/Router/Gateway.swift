@@ -173,7 +173,8 @@ public final class Gateway: Sendable {
     }
 
     /// Runs `body` as the task serving request `id` of `session`, so that `notifications/cancelled` can stop it.
-    /// Returns nil when the request was cancelled (no answer is sent, CANC-1) or the id is already in flight.
+    /// Returns nil when the request was cancelled (no answer is sent, CANC-1); an id already in flight in the
+    /// session is answered with -32600 without running `body` (BASE-2).
     public func serve(_ id: RequestID, in session: Session?, _ body: @escaping @Sendable () async -> Reply) async -> Reply? {
         guard let session else { return await body() }
         guard session.reserve(id) else {
