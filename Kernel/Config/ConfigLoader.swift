@@ -103,11 +103,12 @@ private struct Builder {
         if let h = server["http"] {
             guard let listen = h["listen"]?.stringValue, case .success(let address) = StringFormat.parseListen(listen),
                 let path = h["path"]?.stringValue, let origins = h["allowed_origins"]?.arrayValue,
-                let maxBody = h["max_body_bytes"]?.intValue, let idle = h["session_idle_timeout_s"]?.intValue
+                let maxBody = h["max_body_bytes"]?.intValue, let idle = h["session_idle_timeout_s"]?.intValue,
+                let maxSessions = h["max_sessions"]?.intValue
             else { return nil }
             http = HTTPConfig(
                 host: address.host, port: address.port, path: path, allowedOrigins: origins.compactMap(\.stringValue),
-                maxBodyBytes: Int(maxBody), sessionIdleTimeoutSeconds: Int(idle))
+                maxBodyBytes: Int(maxBody), sessionIdleTimeoutSeconds: Int(idle), maxSessions: Int(maxSessions))
         }
 
         var keys: [String] = []

@@ -66,6 +66,13 @@ public enum ConfigSchema {
                     "Seconds after which an MCP session with no requests is closed; its client then gets 404 and "
                         + "starts a new session."),
                 default: 1800),
+            SchemaField(
+                "max_sessions",
+                SchemaNode(
+                    .integer(minimum: 1, maximum: 10_000_000),
+                    "Most MCP sessions open at once; past it `initialize` is answered -32005 until a session ends "
+                        + "or expires."),
+                default: 10_000),
         ]),
         "The Streamable HTTP front. Absent: no HTTP listener (use `mcpg serve --stdio`).")
 

@@ -97,11 +97,13 @@ public struct HTTPConfig: Sendable, Equatable {
     public var maxBodyBytes: Int
     /// Idle time after which a session is closed.
     public var sessionIdleTimeoutSeconds: Int
+    /// Most sessions open at once.
+    public var maxSessions: Int
 
     /// Creates HTTP settings; defaults are the schema's.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, path: String = "/mcp", allowedOrigins: [String] = [],
-        maxBodyBytes: Int = 4_194_304, sessionIdleTimeoutSeconds: Int = 1800
+        maxBodyBytes: Int = 4_194_304, sessionIdleTimeoutSeconds: Int = 1800, maxSessions: Int = 10_000
     ) {
         self.host = host
         self.port = port
@@ -109,6 +111,7 @@ public struct HTTPConfig: Sendable, Equatable {
         self.allowedOrigins = allowedOrigins
         self.maxBodyBytes = maxBodyBytes
         self.sessionIdleTimeoutSeconds = sessionIdleTimeoutSeconds
+        self.maxSessions = maxSessions
     }
 
     /// `host:port` as written in the config (`[::1]:8080` for IPv6).

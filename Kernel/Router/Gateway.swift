@@ -202,6 +202,10 @@ public final class Gateway: Sendable {
         guard let requested = params?["protocolVersion"]?.stringValue else {
             return .frame(.errorResponse(id: id, error: .invalidParams("initialize needs params.protocolVersion")))
         }
+        if caller.transport == "http" && sessions.isFull {
+            logger.warning("session limit reached; initialize refused", metadata: ["mcpg.sessions": "\(sessions.limit)"])
+            return .frame(.errorResponse(id: id, error: RPCError(code: -32005, message: "Too many open sessions")))
+        }
         // LIFE-3: answer with the requested version when supported, else with our latest.
         let version = supportedProtocolVersions.contains(requested) ? requested : supportedProtocolVersions[0]
         let session = Session(

@@ -90,8 +90,16 @@ public final class Session: Sendable {
 public final class SessionTable: Sendable {
     let sessions = Mutex<[String: Session]>([:])
     let idleTimeout: Duration
+    /// Most sessions open at once; `initialize` beyond it is refused until idle ones expire or are deleted.
+    public let limit: Int
 
-    public init(idleTimeout: Duration) { self.idleTimeout = idleTimeout }
+    public init(idleTimeout: Duration, limit: Int = 10_000) {
+        self.idleTimeout = idleTimeout
+        self.limit = limit
+    }
+
+    /// True when no more sessions may be opened.
+    public var isFull: Bool { count >= limit }
 
     public func insert(_ s: Session) { sessions.withLock { $0[s.id] = s } }
 

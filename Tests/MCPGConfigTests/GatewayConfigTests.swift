@@ -21,6 +21,7 @@ import Testing
         #expect(http.allowedOrigins == ["http://localhost:6274", "https://app.example.com:8443"])
         #expect(http.maxBodyBytes == 1_048_576)
         #expect(http.sessionIdleTimeoutSeconds == 600)
+        #expect(http.maxSessions == 500)
         #expect(config.server.pageSize == 50)
         #expect(config.server.callTimeoutMs == 15_000)
         #expect(config.log == LogConfig(level: .debug, format: .json))
@@ -85,6 +86,7 @@ import Testing
         #expect(http.allowedOrigins.isEmpty)
         #expect(http.maxBodyBytes == 4_194_304)
         #expect(http.sessionIdleTimeoutSeconds == 1800)
+        #expect(http.maxSessions == 10_000)
     }
 
     @Test("a config with many backends keeps every one, in file order, with its own config")

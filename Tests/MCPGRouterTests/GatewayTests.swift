@@ -271,3 +271,19 @@ import Testing
         #expect(seen.count == 300)
     }
 }
+
+@Suite struct SessionLimit {
+    /// Sessions are bounded: past the limit `initialize` is refused (-32005) until one ends.
+    @Test func initializeIsRefusedAtTheLimitUntilOneEnds() async throws {
+        let h = try Harness(sessionLimit: 2)
+        let who = try await h.identity("alice")
+        let first = try await h.open(who)
+        _ = try await h.open(who)
+        await #expect(throws: RPCError.self) { _ = try await h.open(who) }
+        let refused = await h.request("initialize", ["protocolVersion": "2025-11-25", "capabilities": [:]], as: who, session: nil)
+        #expect(refused?.error?.code == -32005)
+        #expect(h.gateway.sessions.remove(first.id, principal: "alice"))
+        _ = try await h.open(who)
+        #expect(h.gateway.sessions.count == 2)
+    }
+}

@@ -68,7 +68,7 @@ struct Harness {
 
     init(tools: [String] = ["echo", "secret.reset", "slow", "progress"], pageSize: Int = 100,
          identity: [any PluginCaller] = [headerIdentity], policy: [any PluginCaller] = [prefixPolicy],
-         transforms: [any PluginCaller] = []) throws {
+         transforms: [any PluginCaller] = [], sessionLimit: Int = 10_000) throws {
         func stages(_ cs: [any PluginCaller], _ kind: String) -> [Stage] {
             cs.enumerated().map { Stage(plugin: "p\($0.offset)", label: "\(kind)[\($0.offset)]", caller: $0.element) }
         }
@@ -78,7 +78,7 @@ struct Harness {
             backends: ["demo": Stage(plugin: "fake", label: "backends.demo", caller: echoBackend)],
             catalog: try Catalog(backends: [("demo", tools.map(tool))]), audit: trail,
             settings: GatewaySettings(pageSize: pageSize, callTimeout: .seconds(5), serverVersion: "test"),
-            sessions: SessionTable(idleTimeout: .seconds(60)), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+            sessions: SessionTable(idleTimeout: .seconds(60), limit: sessionLimit), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 
     func caller(_ headers: [String: String]) -> Caller {

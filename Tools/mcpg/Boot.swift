@@ -118,7 +118,8 @@ enum Boot {
         } catch {
             throw ConfigError([ConfigDiagnostic(SourceLocation(file: config.file, line: 0, column: 0), "audit: \(error)")])
         }
-        let sessions = SessionTable(idleTimeout: .seconds(config.server.http?.sessionIdleTimeoutSeconds ?? 1800))
+        let sessions = SessionTable(idleTimeout: .seconds(config.server.http?.sessionIdleTimeoutSeconds ?? 1800),
+                                    limit: config.server.http?.maxSessions ?? 10_000)
         let gateway = Gateway(
             identity: (stages[.identity] ?? []).map(stage), policy: (stages[.policy] ?? []).map(stage),
             transforms: (stages[.transforms] ?? []).map(stage), backends: backendStages, catalog: catalog,
