@@ -100,11 +100,24 @@ enum LedgerFileText {
 }
 
 /// Opens a ledger with test defaults: no time-based checkpoints within a test's lifetime unless asked for.
+///
+/// Reopening a file right after another `Ledger` on it closed can briefly find the lock still held: a process
+/// that another test spawns at that moment copies the descriptor table and keeps the open file until it execs
+/// (`O_CLOEXEC` closes it only then). That case is retried for up to two seconds; a real second writer still
+/// gets `.inUse` (and the test for it takes two seconds longer).
 func openLedger(
     _ path: String, key: TestKey, every: Int = 1000, interval: Duration = .seconds(3600),
     logger: Logger = LogCapture().logger
 ) throws -> Ledger {
-    try Ledger(path: path, signer: key.signer(), checkpointEvery: every, checkpointInterval: interval, logger: logger)
+    let deadline = ContinuousClock.now + .seconds(2)
+    while true {
+        do {
+            return try Ledger(
+                path: path, signer: key.signer(), checkpointEvery: every, checkpointInterval: interval, logger: logger)
+        } catch let error as LedgerError where error.code == .inUse && ContinuousClock.now < deadline {
+            usleep(20_000)
+        }
+    }
 }
 
 /// Appends `count` small events one after another and returns their receipts.
