@@ -6,7 +6,7 @@ PLUGINS := apikey anonymous rules redact mock jsonl
 PY ?= python3
 VENV ?= .venv
 
-.PHONY: build plugins run test test-unit test-blackbox bench clean deps docs
+.PHONY: build plugins run test test-unit test-differential test-blackbox bench clean deps docs
 
 ## build: release `mcpg` (static Swift runtime) and every plugin (static-stdlib .so), signed with a local dev key.
 build:
@@ -40,6 +40,10 @@ test: test-unit build test-blackbox
 test-unit:
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+## test-differential: mcpg's Cedar, Casbin and Rego engines decide the same as the reference engines.
+test-differential: $(VENV)/.installed
+	MCPG_EVAL_DIR=$(abspath .build/debug) $(VENV)/bin/pytest -q Tests/Differential
 
 $(VENV)/.installed: Tests/Blackbox/requirements.txt
 	$(PY) -m venv $(VENV)

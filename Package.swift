@@ -24,14 +24,15 @@ func pluginLinkerSettings(_ product: String) -> [LinkerSetting] {
     ]
 }
 
-/// The plugins shipped with mcpg: (kind folder, config name, Swift module, extra dependencies).
-let plugins: [(kind: String, name: String, module: String, deps: [Target.Dependency])] = [
-    ("identity", "apikey", "APIKeyPlugin", ["CSodium"]),
-    ("identity", "anonymous", "AnonymousPlugin", []),
-    ("policy", "rules", "RulesPlugin", []),
-    ("transform", "redact", "RedactPlugin", []),
-    ("backend", "mock", "MockPlugin", []),
-    ("sink", "jsonl", "JSONLPlugin", []),
+/// The plugins shipped with mcpg: (kind folder, config name, Swift module, extra dependencies, source folder
+/// under Plugins/<kind>/<name>: "" for the folder itself).
+let plugins: [(kind: String, name: String, module: String, deps: [Target.Dependency], sub: String)] = [
+    ("identity", "apikey", "APIKeyPlugin", ["CSodium"], ""),
+    ("identity", "anonymous", "AnonymousPlugin", [], ""),
+    ("policy", "rules", "RulesPlugin", [], ""),
+    ("transform", "redact", "RedactPlugin", [], ""),
+    ("backend", "mock", "MockPlugin", [], ""),
+    ("sink", "jsonl", "JSONLPlugin", [], ""),
 ]
 
 /// Deliberately broken plugins the loader tests must refuse (Tests/Fixtures/Plugins/<name>).
@@ -129,7 +130,8 @@ for p in plugins {
     products.append(.library(name: p.name, type: .dynamic, targets: [p.module]))
     targets.append(
         .target(
-            name: p.module, dependencies: ["PluginKit"] + p.deps, path: "Plugins/\(p.kind)/\(p.name)",
+            name: p.module, dependencies: ["PluginKit"] + p.deps,
+            path: "Plugins/\(p.kind)/\(p.name)" + (p.sub.isEmpty ? "" : "/\(p.sub)"),
             swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings(p.name)))
 }
 for f in fixturePlugins {

@@ -170,7 +170,7 @@ public actor Ledger {
             if let torn = tail.torn {
                 let seq = tail.lastSeq + 1
                 let (line, hash) = RecordLine.encode(
-                    seq: seq, ts: LedgerTimestamp.now(), prev: tail.lastHash,
+                    seq: seq, ts: UTCTimestamp.now(), prev: tail.lastHash,
                     body: .recovery(tornBytes: torn.length, reason: torn.reason))
                 try POSIXFile.writeAll(fd, (torn.terminated ? [] : [0x0A]) + line, path: path)
                 try POSIXFile.sync(fd, path: path)
@@ -237,7 +237,7 @@ public actor Ledger {
             throw LedgerError(
                 .invalidArgument, "audit event nests deeper than \(RecordLine.maxEventDepth) levels; not recorded")
         }
-        let receipt = encode(.event(event), ts: LedgerTimestamp.now())
+        let receipt = encode(.event(event), ts: UTCTimestamp.now())
         chain.sinceCheckpoint += 1
         if chain.sinceCheckpoint >= checkpointEvery { encodeCheckpoint() }
         try await waitUntilDurable()
@@ -319,7 +319,7 @@ public actor Ledger {
 
     /// Signs the current chain head and encodes a checkpoint record into the pending batch.
     private func encodeCheckpoint() {
-        let ts = LedgerTimestamp.now()
+        let ts = UTCTimestamp.now()
         let size = chain.lastSeq
         let head = chain.lastHash
         let sig = signer.sign(CheckpointBody.signedMessage(size: size, head: head, ts: ts))

@@ -96,7 +96,8 @@ private struct Builder {
             let dir = plugins["dir"]?.stringValue, let ledger = audit["ledger"]?.stringValue,
             let signingKey = audit["signing_key"]?.stringValue,
             let checkpointEvery = audit["checkpoint_every"]?.intValue,
-            let checkpointInterval = audit["checkpoint_interval_ms"]?.intValue
+            let checkpointInterval = audit["checkpoint_interval_ms"]?.intValue,
+            let policyMode = json["chains"]?["policy"]?.stringValue.flatMap(PolicyChainMode.init(rawValue:))
         else { return nil }
 
         var http: HTTPConfig?
@@ -147,7 +148,7 @@ private struct Builder {
                 ledger: FileSystem.absolute(ledger, base: directory),
                 signingKey: FileSystem.absolute(signingKey, base: directory),
                 checkpointEvery: Int(checkpointEvery), checkpointIntervalMs: Int(checkpointInterval)),
-            sinks: sinks)
+            sinks: sinks, policyMode: policyMode)
     }
 
     func chain(_ key: String) -> [PluginRef]? {

@@ -131,6 +131,20 @@ public enum ConfigSchema {
         ]),
         "Where plugins come from and who may sign them.")
 
+    static let chains = SchemaNode(
+        .object([
+            SchemaField(
+                "policy",
+                SchemaNode(
+                    .enumeration(["all", "first"]),
+                    "How the policy chain's answers combine. `all`: every plugin is asked, any deny wins and at "
+                        + "least one plugin must allow (a plugin that abstains has no say). `first`: the first plugin "
+                        + "that does not abstain decides. Either way a request nobody allows is denied, and a failing "
+                        + "plugin denies."),
+                default: "all"),
+        ]),
+        "How the answers of the plugins in a chain combine.")
+
     static let audit = SchemaNode(
         .object([
             SchemaField(
@@ -182,6 +196,7 @@ public enum ConfigSchema {
                     "The policy chain, asked in order. The default is deny: a request no plugin allows is "
                         + "refused.", minItems: 1),
                 required: true),
+            SchemaField("chains", chains, default: [:]),
             SchemaField(
                 "transforms",
                 chain(
@@ -231,6 +246,8 @@ public enum ConfigSchema {
             config:
               rules:
                 - { id: eng-tools, effect: allow, groups: [eng] }
+        chains:
+          policy: all
         transforms:
           - plugin: redact
             config:

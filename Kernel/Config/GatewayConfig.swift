@@ -14,6 +14,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var identity: [PluginRef]
     /// The policy chain, in order (at least one entry).
     public var policy: [PluginRef]
+    /// `chains.policy`: how the policy chain's answers combine.
+    public var policyMode: PolicyChainMode
     /// Transforms, in order.
     public var transforms: [PluginRef]
     /// Backends in file order; names are unique.
@@ -27,8 +29,9 @@ public struct GatewayConfig: Sendable, Equatable {
     public init(
         file: String, server: ServerConfig, log: LogConfig = LogConfig(), plugins: PluginsConfig,
         identity: [PluginRef], policy: [PluginRef], transforms: [PluginRef] = [], backends: [BackendRef] = [],
-        audit: AuditConfig, sinks: [PluginRef] = []
+        audit: AuditConfig, sinks: [PluginRef] = [], policyMode: PolicyChainMode = .all
     ) {
+        self.policyMode = policyMode
         self.file = file
         self.server = server
         self.log = log
@@ -81,6 +84,11 @@ public struct ServerConfig: Sendable, Equatable {
         self.pageSize = pageSize
         self.callTimeoutMs = callTimeoutMs
     }
+}
+
+/// `chains.policy`.
+public enum PolicyChainMode: String, Sendable, Equatable {
+    case all, first
 }
 
 /// `server.http`.

@@ -10,18 +10,77 @@ public struct CatalogTool: Sendable {
     public var tool: JSON
 }
 
-/// Which tool belongs to which backend. Immutable; a refresh builds a new one with a new generation.
+/// One prompt, resource or resource template the gateway exposes, with the backend that serves it.
+public struct CatalogEntry: Sendable {
+    /// The prompt's name, the resource's URI or the template's URI template.
+    public var key: String
+    public var backend: String
+    /// The MCP object as the backend described it, relayed untouched.
+    public var item: JSON
+}
+
+/// What one backend serves, as its `list_*` ops answered.
+public struct BackendListing: Sendable {
+    public var name: String
+    public var tools: [JSON]
+    public var prompts: [JSON]
+    public var resources: [JSON]
+    public var templates: [JSON]
+
+    public init(name: String, tools: [JSON], prompts: [JSON] = [], resources: [JSON] = [], templates: [JSON] = []) {
+        self.name = name
+        self.tools = tools
+        self.prompts = prompts
+        self.resources = resources
+        self.templates = templates
+    }
+}
+
+/// Which tool, prompt and resource belongs to which backend. Immutable; a refresh builds a new one with a new
+/// generation.
 public struct Catalog: Sendable {
     public let tools: [CatalogTool]
+    public let prompts: [CatalogEntry]
+    public let resources: [CatalogEntry]
+    public let templates: [CatalogEntry]
     let index: [String: Int]
+    let promptIndex: [String: Int]
+    let resourceIndex: [String: Int]
+    let templateMatchers: [URITemplate]
     public let generation: UInt32
 
     /// Builds the catalog from each backend's `list_tools` answer, in backend order.
-    /// - Throws: `CatalogError` for a tool without a valid name or a name two backends both serve.
     public init(backends: [(name: String, tools: [JSON])], generation: UInt32 = 1) throws(CatalogError) {
+        try self.init(listings: backends.map { BackendListing(name: $0.name, tools: $0.tools) }, generation: generation)
+    }
+
+    /// Builds the catalog from each backend's listings, in backend order.
+    /// - Throws: `CatalogError` for an entry without its key (tool or prompt name, resource URI, template), or a
+    ///   key two backends both serve: a collision is an error at boot, never a silent overwrite.
+    public init(listings: [BackendListing], generation: UInt32 = 1) throws(CatalogError) {
         var tools: [CatalogTool] = []
         var index: [String: Int] = [:]
-        for b in backends {
+        var prompts: [CatalogEntry] = []
+        var promptIndex: [String: Int] = [:]
+        var resources: [CatalogEntry] = []
+        var resourceIndex: [String: Int] = [:]
+        var templates: [CatalogEntry] = []
+        var templateIndex: [String: Int] = [:]
+        func add(_ items: [JSON], key field: String, noun: String, backend: String, into list: inout [CatalogEntry],
+                 index: inout [String: Int]) throws(CatalogError) {
+            for item in items {
+                guard let key = item[field]?.stringValue, !key.isEmpty else {
+                    throw CatalogError(message: "backend \(backend) listed a \(noun) without a \(field)")
+                }
+                if let other = index[key] {
+                    throw CatalogError(
+                        message: "\(noun) \(key) is served by both backend \(list[other].backend) and backend \(backend)")
+                }
+                index[key] = list.count
+                list.append(CatalogEntry(key: key, backend: backend, item: item))
+            }
+        }
+        for b in listings {
             for t in b.tools {
                 guard let name = t["name"]?.stringValue, !name.isEmpty else {
                     throw CatalogError(message: "backend \(b.name) listed a tool without a name")
@@ -36,13 +95,98 @@ public struct Catalog: Sendable {
                 index[name] = tools.count
                 tools.append(CatalogTool(name: name, backend: b.name, tool: t))
             }
+            try add(b.prompts, key: "name", noun: "prompt", backend: b.name, into: &prompts, index: &promptIndex)
+            try add(b.resources, key: "uri", noun: "resource", backend: b.name, into: &resources, index: &resourceIndex)
+            try add(b.templates, key: "uriTemplate", noun: "resource template", backend: b.name, into: &templates,
+                    index: &templateIndex)
         }
         self.tools = tools
         self.index = index
+        self.prompts = prompts
+        self.promptIndex = promptIndex
+        self.resources = resources
+        self.resourceIndex = resourceIndex
+        self.templates = templates
+        templateMatchers = templates.map { URITemplate($0.key) }
         self.generation = generation
     }
 
     public func tool(named name: String) -> CatalogTool? { index[name].map { tools[$0] } }
+    public func prompt(named name: String) -> CatalogEntry? { promptIndex[name].map { prompts[$0] } }
+
+    /// The resource `uri` names: a listed resource, else the first template (in catalog order) that matches it.
+    /// For a template match, `key` is the template, so policies see which family of resources is read.
+    public func resource(uri: String) -> (entry: CatalogEntry, type: String)? {
+        if let i = resourceIndex[uri] { return (resources[i], "resource") }
+        for (i, m) in templateMatchers.enumerated() where m.matches(uri) { return (templates[i], "resource_template") }
+        return nil
+    }
+}
+
+/// Matches URIs against an RFC 6570 URI template: `{x}` is one or more characters other than `/`, `?` and `#`;
+/// `{+x}` and `{#x}` take any characters; `{/x}`, `{.x}`, `{;x}`, `{?x}` and `{&x}` take their prefix character
+/// followed by anything up to the next literal.
+struct URITemplate: Sendable {
+    enum Part: Sendable {
+        case literal([UInt8])
+        /// `prefix`: the operator character the expansion starts with, if any; `anything`: may contain `/?#`.
+        case variable(prefix: UInt8?, anything: Bool)
+    }
+    let parts: [Part]
+
+    init(_ template: String) {
+        var parts: [Part] = []
+        var literal: [UInt8] = []
+        var bytes = Array(template.utf8)[...]
+        while let c = bytes.first {
+            bytes = bytes.dropFirst()
+            guard c == UInt8(ascii: "{"), let close = bytes.firstIndex(of: UInt8(ascii: "}")) else {
+                literal.append(c)
+                continue
+            }
+            if !literal.isEmpty { parts.append(.literal(literal)); literal = [] }
+            let op = bytes.first
+            switch op {
+            case UInt8(ascii: "+"), UInt8(ascii: "#"):
+                parts.append(.variable(prefix: op == UInt8(ascii: "#") ? op : nil, anything: true))
+            case UInt8(ascii: "/"), UInt8(ascii: "."), UInt8(ascii: ";"), UInt8(ascii: "?"), UInt8(ascii: "&"):
+                parts.append(.variable(prefix: op, anything: true))
+            default:
+                parts.append(.variable(prefix: nil, anything: false))
+            }
+            bytes = bytes[bytes.index(after: close)...]
+        }
+        if !literal.isEmpty { parts.append(.literal(literal)) }
+        self.parts = parts
+    }
+
+    func matches(_ uri: String) -> Bool {
+        let u = Array(uri.utf8)
+        return match(u, 0, 0)
+    }
+
+    private func match(_ u: [UInt8], _ at: Int, _ part: Int) -> Bool {
+        guard part < parts.count else { return at == u.count }
+        switch parts[part] {
+        case .literal(let l):
+            guard u.count - at >= l.count, u[at..<at + l.count].elementsEqual(l) else { return false }
+            return match(u, at + l.count, part + 1)
+        case .variable(let prefix, let anything):
+            var start = at
+            if let prefix {
+                guard start < u.count, u[start] == prefix else { return false }
+                start += 1
+            }
+            var end = start
+            while end < u.count {
+                let c = u[end]
+                if !anything && (c == UInt8(ascii: "/") || c == UInt8(ascii: "?") || c == UInt8(ascii: "#")) { break }
+                end += 1
+                if match(u, end, part + 1) { return true }
+            }
+            return false
+        }
+    }
 }
 
 public struct CatalogError: Error, Sendable, CustomStringConvertible {

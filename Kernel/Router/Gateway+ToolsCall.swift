@@ -31,10 +31,9 @@ extension Gateway {
         // Policy first, also for names no backend serves, so a denied caller cannot probe which tools exist.
         var context = baseContext(caller, session)
         context["arguments"] = arguments
-        let verdict = await authorize(identity.principal, [("tools/call", name, backendName)], context: context)[0]
-        event["decision"] = [
-            "effect": .string(verdict.allow ? "allow" : "deny"), "reasons": .array(verdict.reasons.map { .string($0) }),
-        ]
+        let verdict = await policy.decide(
+            identity.principal, [PolicyTarget(action: "tools/call", name: name, backend: backendName)], context: context)[0]
+        event["decision"] = verdict.auditJSON(mode: policy.mode)
 
         func finish(_ outcome: JSON, _ reply: Frame) async -> Reply {
             event["outcome"] = outcome

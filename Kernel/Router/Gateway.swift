@@ -15,9 +15,11 @@ public struct GatewaySettings: Sendable {
     public var callTimeout: Duration
     public var serverName: String
     public var serverVersion: String
+    public var policyMode: PolicyMode
 
     public init(pageSize: Int = 100, callTimeout: Duration = .seconds(30), serverName: String = "mcpg",
-                serverVersion: String) {
+                serverVersion: String, policyMode: PolicyMode = .all) {
+        self.policyMode = policyMode
         self.pageSize = pageSize
         self.callTimeout = callTimeout
         self.serverName = serverName
@@ -41,7 +43,7 @@ public enum Reply: Sendable {
 public final class Gateway: Sendable {
     public let sessions: SessionTable
     let identity: [Stage]
-    let policy: [Stage]
+    let policy: PolicyChain
     let transforms: [Stage]
     let backends: [String: Stage]
     let catalog: Catalog
@@ -49,14 +51,21 @@ public final class Gateway: Sendable {
     let settings: GatewaySettings
     let logger: Logger
     let cursors = CursorCodec()
-    /// Visible catalog indices per principal, for the current catalog generation.
-    let listCache = Mutex<[String: [Int]]>([:])
+    /// Visible catalog indices per (principal, transport, peer), for the current catalog generation and the
+    /// policy versions in `version`; an entry lives at most `listCacheTTL`, so time-dependent policies catch up.
+    let listCache = Mutex<ListCache>(ListCache())
     static let listCacheLimit = 4096
+    static let listCacheTTL: Duration = .seconds(10)
+
+    struct ListCache {
+        var version = ""
+        var entries: [String: (visible: [Int], at: ContinuousClock.Instant)] = [:]
+    }
 
     public init(identity: [Stage], policy: [Stage], transforms: [Stage], backends: [String: Stage], catalog: Catalog,
                 audit: any AuditTrail, settings: GatewaySettings, sessions: SessionTable, logger: Logger) {
         self.identity = identity
-        self.policy = policy
+        self.policy = PolicyChain(stages: policy, mode: settings.policyMode, timeout: settings.callTimeout, logger: logger)
         self.transforms = transforms
         self.backends = backends
         self.catalog = catalog
@@ -152,9 +161,20 @@ public final class Gateway: Sendable {
         if let p = params, p.objectValue == nil { return fail(.invalidParams("params must be an object")) }
         switch method {
         case "tools/list":
-            return await listTools(id: id, params: params, identity: identity, caller: caller, session: session)
+            return await list(.tools, id: id, params: params, identity: identity, caller: caller, session: session)
         case "tools/call":
             return await callTool(id: id, params: params, identity: identity, caller: caller, session: session, emit: emit)
+        case "prompts/list":
+            return await list(.prompts, id: id, params: params, identity: identity, caller: caller, session: session)
+        case "resources/list":
+            return await list(.resources, id: id, params: params, identity: identity, caller: caller, session: session)
+        case "resources/templates/list":
+            return await list(.templates, id: id, params: params, identity: identity, caller: caller, session: session)
+        case "prompts/get":
+            return await getPrompt(id: id, params: params, identity: identity, caller: caller, session: session, emit: emit)
+        case "resources/read":
+            return await readResource(id: id, params: params, identity: identity, caller: caller, session: session,
+                                      emit: emit)
         default:
             return fail(.methodNotFound(method))
         }
@@ -224,121 +244,62 @@ public final class Gateway: Sendable {
         }
         let result: JSON = [
             "protocolVersion": .string(version),
-            "capabilities": ["tools": ["listChanged": false]],
+            "capabilities": capabilities,
             "serverInfo": ["name": .string(settings.serverName), "version": .string(settings.serverVersion)],
         ]
         return .initialized(.response(id: id, result: result), session)
     }
 
-    // MARK: - tools/list
-
-    func listTools(id: RequestID, params: JSON?, identity: Identity, caller: Caller, session: Session) async -> Reply {
-        var offset = 0
-        if let c = params?["cursor"] {
-            guard let s = c.stringValue, let o = cursors.decode(s, generation: catalog.generation) else {
-                return .frame(.errorResponse(id: id, error: .invalidParams("Invalid cursor")))
-            }
-            offset = o
+    /// LIFE-2, PROMPT-1, RES-1: tools always; prompts and resources when some backend serves them.
+    var capabilities: JSON {
+        var c: JSONObject = ["tools": ["listChanged": false]]
+        if !catalog.prompts.isEmpty { c["prompts"] = ["listChanged": false] }
+        if !catalog.resources.isEmpty || !catalog.templates.isEmpty {
+            c["resources"] = ["subscribe": false, "listChanged": false]
         }
-        let visible: [Int]
-        let key = identity.principal.cacheKey
-        if let cached = listCache.withLock({ $0[key] }) {
-            visible = cached
-        } else {
-            let queries = catalog.tools.map { (action: "tools/list", tool: $0.name, backend: $0.backend) }
-            let verdicts = await authorize(identity.principal, queries, context: baseContext(caller, session))
-            visible = verdicts.indices.filter { verdicts[$0].allow }
-            // A list filtered while a policy plugin was failing hides everything; it is not kept.
-            if verdicts.allSatisfy(\.settled) {
-                listCache.withLock { c in
-                    if c.count >= Self.listCacheLimit { c.removeAll() }
-                    c[key] = visible
-                }
-            }
-        }
-        guard offset <= visible.count else {
-            return .frame(.errorResponse(id: id, error: .invalidParams("Invalid cursor")))
-        }
-        let end = min(visible.count, offset + settings.pageSize)
-        var result: JSONObject = ["tools": .array(visible[offset..<end].map { catalog.tools[$0].tool })]
-        if end < visible.count { result["nextCursor"] = .string(cursors.encode(offset: end, generation: catalog.generation)) }
-        if offset == 0 {
-            let cid = RandomID.correlation()
-            let event: JSON = [
-                "id": .string(cid), "type": "tools/list", "session": .string(session.id),
-                "transport": .string(caller.transport), "peer": .string(caller.peer),
-                "principal": identity.principal.json, "identity": identity.auditJSON,
-                "decision": ["visible": .int(Int64(visible.count)), "hidden": .int(Int64(catalog.tools.count - visible.count))],
-            ]
-            do { try await audit.record(event) } catch {
-                logger.critical("audit ledger write failed", metadata: ["mcpg.error.id": "\(cid)", "mcpg.error": "\(error)"])
-                return .frame(.errorResponse(id: id, error: RPCError.unavailable.withCorrelation(cid)))
-            }
-        }
-        return .frame(.response(id: id, result: .object(result)))
+        return .object(c)
     }
 
     // MARK: - Policy
 
-    struct Verdict: Sendable {
-        var allow: Bool
-        var reasons: [String]
-        /// False when a policy plugin failed and the verdict is a fail-closed deny (not worth caching).
-        var settled = true
-    }
-
+    /// The context policies see: how and from where the client connects, and when.
     func baseContext(_ caller: Caller, _ session: Session) -> JSONObject {
-        ["transport": .string(caller.transport), "peer": .string(caller.peer), "session": .string(session.id)]
+        var c = listContext(caller)
+        c["session"] = .string(session.id)
+        return c
     }
 
-    /// Runs the policy chain over a batch of queries. Every plugin must allow and none may deny; a query every
-    /// plugin abstains on is denied (deny by default). A failing plugin denies (fail closed).
-    func authorize(_ principal: Principal, _ queries: [(action: String, tool: String, backend: String)],
-                   context: JSONObject) async -> [Verdict] {
-        var verdicts = [Verdict](repeating: Verdict(allow: false, reasons: []), count: queries.count)
-        var allowed = [Bool](repeating: false, count: queries.count)
-        var denied = [Bool](repeating: false, count: queries.count)
-        if queries.isEmpty { return verdicts }
-        let request: JSON = [
-            "principal": principal.json,
-            "queries": .array(queries.map { q in
-                ["action": .string(q.action), "resource": ["type": "tool", "name": .string(q.tool), "backend": .string(q.backend)]]
-            }),
-            "context": .object(context),
-        ]
-        for stage in policy {
-            let answer = await stage.caller.call(op: "authorize", request: request, timeout: settings.callTimeout, emit: nil)
-            guard case .success(let a) = answer, let ds = a["decisions"]?.arrayValue, ds.count == queries.count else {
-                if case .failure(let f) = answer {
-                    logger.error("policy plugin failed", metadata: ["mcpg.plugin.id": "\(stage.label)", "mcpg.error": "\(f.summary)"])
-                } else {
-                    logger.error("policy plugin answered malformed decisions", metadata: ["mcpg.plugin.id": "\(stage.label)"])
-                }
-                for i in queries.indices {
-                    denied[i] = true
-                    verdicts[i].settled = false
-                    verdicts[i].reasons.append("\(stage.label): policy plugin failed")
-                }
-                continue
-            }
-            for (i, d) in ds.enumerated() {
-                let reasons = d["reasons"]?.arrayValue?.compactMap(\.stringValue) ?? []
-                switch d["effect"]?.stringValue {
-                case "allow":
-                    allowed[i] = true
-                    verdicts[i].reasons += reasons.map { "\(stage.label):\($0)" }
-                case "abstain":
-                    break
-                default:
-                    denied[i] = true
-                    verdicts[i].reasons += (reasons.isEmpty ? ["deny"] : reasons).map { "\(stage.label):\($0)" }
-                }
+    /// The context of a list filter: no session, so one principal's filtered catalog is shared across its sessions.
+    func listContext(_ caller: Caller) -> JSONObject {
+        ["transport": .string(caller.transport), "peer": .string(caller.peerAddress), "time": .string(UTCTimestamp.now())]
+    }
+
+    /// The catalog indices of the entries of `kind` that `principal` may see, from the cache when the policy
+    /// versions, the catalog and the caller's transport and address are unchanged and the entry is fresh.
+    func visible(_ kind: ListKind, _ principal: Principal, context: JSONObject) async -> [Int] {
+        let version = await policy.versionKey()
+        let key = kind.rawValue + "\u{0}" + principal.cacheKey + "\u{0}" + (context["transport"]?.stringValue ?? "")
+            + "\u{0}" + (context["peer"]?.stringValue ?? "")
+        let now = ContinuousClock.now
+        if let version, let hit = listCache.withLock({ c -> [Int]? in
+            guard c.version == version, let e = c.entries[key], now - e.at < Self.listCacheTTL else { return nil }
+            return e.visible
+        }) {
+            return hit
+        }
+        let targets = kind.targets(catalog)
+        if targets.isEmpty { return [] }
+        let verdicts = await policy.decide(principal, targets, context: context)
+        let visible = verdicts.indices.filter { verdicts[$0].allow }
+        // A list filtered while a policy plugin was failing hides everything; it is not kept. Nor is one whose
+        // plugins cannot say when their decisions change.
+        if let version, verdicts.allSatisfy(\.settled) {
+            listCache.withLock { c in
+                if c.version != version { c = ListCache(version: version) }
+                if c.entries.count >= Self.listCacheLimit { c.entries.removeAll() }
+                c.entries[key] = (visible, now)
             }
         }
-        for i in queries.indices {
-            verdicts[i].allow = allowed[i] && !denied[i]
-            if !allowed[i] && !denied[i] { verdicts[i].reasons.append("default deny") }
-        }
-        return verdicts
+        return visible
     }
 }

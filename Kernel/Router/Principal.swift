@@ -54,6 +54,17 @@ public struct Caller: Sendable {
         self.headers = headers
     }
 
+    /// The peer's IP address without the port ("127.0.0.1", "::1"), or the peer as given when it has none.
+    public var peerAddress: String {
+        if peer.hasPrefix("["), let close = peer.firstIndex(of: "]") {
+            return String(peer[peer.index(after: peer.startIndex)..<close])
+        }
+        if let colon = peer.lastIndex(of: ":"), peer.firstIndex(of: ":") == colon {
+            return String(peer[..<colon])
+        }
+        return peer
+    }
+
     var authenticateRequest: JSON {
         var h = JSONObject()
         for (k, v) in headers.sorted(by: { $0.key < $1.key }) { h[k] = .string(v) }

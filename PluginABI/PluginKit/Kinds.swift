@@ -161,17 +161,28 @@ public struct Decision: Sendable, Equatable {
     public var json: JSON { ["effect": .string(effect.rawValue), "reasons": .array(reasons.map { .string($0) })] }
 }
 
-/// Decides whether calls are allowed. Op: `authorize`; must return one decision per query, in order.
+/// Decides whether calls are allowed. Ops: `authorize` (one decision per query, in order) and
+/// `policy_version` (`{"version": String}`, which changes whenever the plugin's decisions may have changed,
+/// e.g. after a reload; the kernel keys its filtered-catalog cache on it).
 public protocol PolicyPlugin: Plugin {
     func authorize(_ request: AuthorizeRequest) async throws -> [Decision]
+    /// Defaults to "static": a plugin whose policy never changes while it runs.
+    var policyVersion: String { get }
 }
 
 extension PolicyPlugin {
     public static var kind: PluginKind { .policy }
+    public var policyVersion: String { "static" }
     public func handle(op: String, request: JSON, context: CallContext) async throws -> JSON {
-        guard op == "authorize" else { throw PluginError(code: -32601, "policy plugins have no op \(op)") }
-        let req = try AuthorizeRequest(json: request)
-        return try decisionsPayload(try await authorize(req), queries: req.queries.count)
+        switch op {
+        case "authorize":
+            let req = try AuthorizeRequest(json: request)
+            return try decisionsPayload(try await authorize(req), queries: req.queries.count)
+        case "policy_version":
+            return ["version": .string(policyVersion)]
+        default:
+            throw PluginError(code: -32601, "policy plugins have no op \(op)")
+        }
     }
 }
 
@@ -248,21 +259,54 @@ public struct ToolCall: Sendable {
     }
 }
 
-/// Serves tools. Ops: `list_tools` → `{"tools": [Tool]}`, `call_tool` → a `CallToolResult` object.
-/// A tool's own failure is a result with `isError: true`, not a thrown error; throw for unknown tools or when
-/// the backend itself is unavailable.
+/// Serves tools, and optionally prompts and resources.
+///
+/// Ops: `list_tools` → `{"tools": [Tool]}`, `call_tool` → a `CallToolResult`; `list_prompts` →
+/// `{"prompts": [Prompt]}`, `get_prompt` (`name`, `arguments`) → a `GetPromptResult`; `list_resources` →
+/// `{"resources": [Resource]}`, `list_resource_templates` → `{"resourceTemplates": [ResourceTemplate]}`,
+/// `read_resource` (`uri`) → a `ReadResourceResult`. Every request also carries `principal` and the client's
+/// `_meta`. A tool's own failure is a result with `isError: true`, not a thrown error; throw for unknown
+/// names or when the backend itself is unavailable. Prompts and resources default to none.
 public protocol BackendPlugin: Plugin {
     /// MCP `Tool` objects (name, description, inputSchema, optional outputSchema/annotations).
     func listTools() async throws -> [JSON]
     func callTool(_ call: ToolCall, context: CallContext) async throws -> JSON
+    /// MCP `Prompt` objects (name, optional title, description, arguments).
+    func listPrompts() async throws -> [JSON]
+    func getPrompt(name: String, arguments: JSONObject, request: JSON, context: CallContext) async throws -> JSON
+    /// MCP `Resource` objects (uri, name, optional mimeType …).
+    func listResources() async throws -> [JSON]
+    /// MCP `ResourceTemplate` objects (uriTemplate, name …).
+    func listResourceTemplates() async throws -> [JSON]
+    func readResource(uri: String, request: JSON, context: CallContext) async throws -> JSON
 }
 
 extension BackendPlugin {
     public static var kind: PluginKind { .backend }
+    public func listPrompts() async throws -> [JSON] { [] }
+    public func getPrompt(name: String, arguments: JSONObject, request: JSON, context: CallContext) async throws -> JSON {
+        throw PluginError(code: -32602, "Unknown prompt: \(name)")
+    }
+    public func listResources() async throws -> [JSON] { [] }
+    public func listResourceTemplates() async throws -> [JSON] { [] }
+    public func readResource(uri: String, request: JSON, context: CallContext) async throws -> JSON {
+        throw PluginError(code: -32002, "Resource not found: \(uri)")
+    }
+
     public func handle(op: String, request: JSON, context: CallContext) async throws -> JSON {
         switch op {
         case "list_tools": return ["tools": .array(try await listTools())]
         case "call_tool": return try await callTool(try ToolCall(json: request), context: context)
+        case "list_prompts": return ["prompts": .array(try await listPrompts())]
+        case "get_prompt":
+            guard let name = request["name"]?.stringValue else { throw PluginError.badRequest("name must be a string") }
+            return try await getPrompt(name: name, arguments: request["arguments"]?.objectValue ?? [:], request: request,
+                                       context: context)
+        case "list_resources": return ["resources": .array(try await listResources())]
+        case "list_resource_templates": return ["resourceTemplates": .array(try await listResourceTemplates())]
+        case "read_resource":
+            guard let uri = request["uri"]?.stringValue else { throw PluginError.badRequest("uri must be a string") }
+            return try await readResource(uri: uri, request: request, context: context)
         default: throw PluginError(code: -32601, "backend plugins have no op \(op)")
         }
     }
@@ -313,9 +357,15 @@ public protocol SyncPolicyPlugin: PolicyPlugin, SynchronousPlugin {
 
 extension SyncPolicyPlugin {
     public func handleNow(op: String, request: JSON, context: CallContext) throws -> JSON {
-        guard op == "authorize" else { throw PluginError(code: -32601, "policy plugins have no op \(op)") }
-        let req = try AuthorizeRequest(json: request)
-        return try decisionsPayload(try authorize(req), queries: req.queries.count)
+        switch op {
+        case "authorize":
+            let req = try AuthorizeRequest(json: request)
+            return try decisionsPayload(try authorize(req), queries: req.queries.count)
+        case "policy_version":
+            return ["version": .string(policyVersion)]
+        default:
+            throw PluginError(code: -32601, "policy plugins have no op \(op)")
+        }
     }
 }
 

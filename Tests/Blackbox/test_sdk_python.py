@@ -236,3 +236,37 @@ def test_stdio_sdk_auto_mode(tmp_path: Path) -> None:
             assert texts(result) == "auto over stdio"
 
     run(body)
+
+
+def test_http_prompts_and_resources(gateway: Gateway) -> None:
+    """PROMPT-1…4, RES-1…4, RES-8: prompts and resources of the mock backend, listed, fetched and audited."""
+
+    async def body() -> None:
+        async with http_session(gateway.url) as s:
+            init = await s.initialize()
+            assert init.capabilities.prompts is not None and init.capabilities.resources is not None
+            prompts = (await s.list_prompts()).prompts
+            assert [p.name for p in prompts] == ["summarize"]
+            assert prompts[0].arguments[0].name == "text" and prompts[0].arguments[0].required
+            got = await s.get_prompt("summarize", {"text": "MCP gateways"})
+            assert got.messages[0].content.text == "Summarize in one sentence: MCP gateways"
+            ev = wait_for_event(gateway.config.ledger, got.meta[CORRELATION_KEY])
+            assert ev["type"] == "prompts/get" and ev["decision"]["effect"] == "allow"
+            assert ev["decision"]["plugins"][0]["reasons"] == ["everyone-read"]
+            with pytest.raises(MCPError) as missing:
+                await s.get_prompt("summarize", {})
+            assert missing.value.code == -32602
+
+            resources = (await s.list_resources()).resources
+            assert [str(r.uri) for r in resources] == ["mcpg://demo/readme"]
+            templates = (await s.list_resource_templates()).resource_templates
+            assert [t.uri_template for t in templates] == ["mcpg://demo/notes/{id}"]
+            read = await s.read_resource("mcpg://demo/readme")
+            assert read.contents[0].text == "The mcpg quickstart gateway."
+            note = await s.read_resource("mcpg://demo/notes/42")
+            assert note.contents[0].text == "A note at mcpg://demo/notes/42."
+            with pytest.raises(MCPError) as unknown:
+                await s.read_resource("mcpg://elsewhere/x")
+            assert unknown.value.code == -32002
+
+    run(body)

@@ -35,6 +35,7 @@ import Testing
         #expect(config.identity[1].configNode == nil)
         #expect(config.identity[0].path == "identity[0]")
         #expect(config.policy[0].config["rules"]?[0]?["weight"] == .double(0.5))
+        #expect(config.policyMode == .first)
         #expect(config.transforms.map(\.plugin) == ["redact"])
         #expect(config.backends.map(\.name) == ["demo", "second-one"])
         #expect(config.backends[0].ref.path == "backends.demo")
@@ -56,8 +57,8 @@ import Testing
         let anonymous = config.identity[1]
         #expect(anonymous.location.lineColumn == "28:5")
         #expect(anonymous.pluginLocation.lineColumn == "28:15")
-        #expect(config.backends[1].location.lineColumn == "46:3")
-        #expect(config.backends[1].ref.pluginLocation.lineColumn == "47:13")
+        #expect(config.backends[1].location.lineColumn == "48:3")
+        #expect(config.backends[1].ref.pluginLocation.lineColumn == "49:13")
         let d = apikey.diagnostic("plugin \"apikey\" is not in the plugin directory")
         #expect(d.description == "valid-full.yaml:21:13: error: plugin \"apikey\" is not in the plugin directory")
         #expect(anonymous.configDiagnostic("x").location.lineColumn == "28:5")
@@ -75,6 +76,20 @@ import Testing
         #expect(config.audit.ledger == Fixtures.configDir + "/ledger.jsonl")
         #expect(config.audit.checkpointEvery == 1000)
         #expect(config.audit.checkpointIntervalMs == 1000)
+        #expect(config.policyMode == .all)
+    }
+
+    @Test("chains.policy takes all or first and nothing else, reported at the value")
+    func policyMode() throws {
+        var text = try #require(Fixtures.read("\(Fixtures.configDir)/valid-minimal.yaml"))
+        text += "chains:\n  policy: any\n"
+        let line = text.split(separator: "\n", omittingEmptySubsequences: false).count - 1
+        do {
+            _ = try ConfigLoader.parse(text, file: "m.yaml", directory: Fixtures.configDir)
+            Issue.record("an unknown chain mode was accepted")
+        } catch {
+            #expect(error.diagnostics.map(\.description).contains { $0.hasPrefix("m.yaml:\(line):11: error:") && $0.contains("any") })
+        }
     }
 
     @Test("an empty http mapping enables HTTP with the default address and path")

@@ -29,7 +29,7 @@ import Testing
         let h = try Harness()
         let who = try await h.identity("alice")
         let s = try await h.open(who)
-        #expect(await h.request("prompts/list", nil, as: who, session: s)?.error?.code == -32601)
+        #expect(await h.request("no/such-method", nil, as: who, session: s)?.error?.code == -32601)
     }
 }
 

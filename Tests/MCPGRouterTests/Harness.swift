@@ -57,6 +57,16 @@ let echoBackend = FakeCaller { op, req, emit in
         _ = emit?(["jsonrpc": "2.0", "id": 99, "method": "sampling/createMessage"])
         return .success(["content": [["type": "text", "text": "done"]]])
     default:
+        if op == "get_prompt" {
+            let name = req["name"]?.stringValue ?? ""
+            guard name != "gone" else { return .failure(StageFailure(.plugin(code: -32602, message: "Unknown prompt: gone"))) }
+            let text = "prompt \(name) for \(req["principal"]?["id"]?.stringValue ?? "?")"
+            return .success(["messages": [["role": "user", "content": ["type": "text", "text": .string(text)]]]])
+        }
+        if op == "read_resource" {
+            let uri = req["uri"]?.stringValue ?? ""
+            return .success(["contents": [["uri": .string(uri), "text": .string("content of \(uri)")]]])
+        }
         let text = req["arguments"]?["text"]?.stringValue ?? ""
         return .success(["content": [["type": "text", "text": .string(text)]]])
     }
@@ -68,7 +78,8 @@ struct Harness {
 
     init(tools: [String] = ["echo", "secret.reset", "slow", "progress"], pageSize: Int = 100,
          identity: [any PluginCaller] = [headerIdentity], policy: [any PluginCaller] = [prefixPolicy],
-         transforms: [any PluginCaller] = [], sessionLimit: Int = 10_000) throws {
+         transforms: [any PluginCaller] = [], sessionLimit: Int = 10_000, policyMode: PolicyMode = .all,
+         prompts: [JSON] = [], resources: [JSON] = [], templates: [JSON] = []) throws {
         func stages(_ cs: [any PluginCaller], _ kind: String) -> [Stage] {
             cs.enumerated().map { Stage(plugin: "p\($0.offset)", label: "\(kind)[\($0.offset)]", caller: $0.element) }
         }
@@ -76,8 +87,10 @@ struct Harness {
             identity: stages(identity, "identity"), policy: stages(policy, "policy"),
             transforms: stages(transforms, "transforms"),
             backends: ["demo": Stage(plugin: "fake", label: "backends.demo", caller: echoBackend)],
-            catalog: try Catalog(backends: [("demo", tools.map(tool))]), audit: trail,
-            settings: GatewaySettings(pageSize: pageSize, callTimeout: .seconds(5), serverVersion: "test"),
+            catalog: try Catalog(listings: [BackendListing(name: "demo", tools: tools.map(tool), prompts: prompts,
+                                                          resources: resources, templates: templates)]),
+            audit: trail,
+            settings: GatewaySettings(pageSize: pageSize, callTimeout: .seconds(5), serverVersion: "test", policyMode: policyMode),
             sessions: SessionTable(idleTimeout: .seconds(60), limit: sessionLimit), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 

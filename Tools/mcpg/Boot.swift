@@ -19,7 +19,9 @@ enum Boot {
 
     /// Verifies and loads every plugin the config names and validates each config block against the schema
     /// the plugin publishes. Nothing is created yet (`config validate` stops here).
-    static func prepare(_ config: GatewayConfig, logger: Logger) throws(ConfigError) -> [Prepared] {
+    /// - Parameter sections: only the plugins of these sections (nil: all).
+    static func prepare(_ config: GatewayConfig, sections: Set<ConfigSection>? = nil,
+                        logger: Logger) throws(ConfigError) -> [Prepared] {
         var diagnostics: [ConfigDiagnostic] = []
         var keys: [MinisignPublicKey] = []
         for k in config.plugins.trustedKeys {
@@ -30,7 +32,7 @@ enum Boot {
         let loader = PluginLoader(directory: config.plugins.dir, trustedKeys: keys, logger: logger)
         let directory = parentDirectory(of: config.file)
         var prepared: [Prepared] = []
-        for (section, ref) in config.allPluginRefs {
+        for (section, ref) in config.allPluginRefs where sections?.contains(section) ?? true {
             let plugin: LoadedPlugin
             do throws(LoaderError) {
                 plugin = try loader.load(name: ref.plugin)
@@ -87,23 +89,41 @@ enum Boot {
             Stage(plugin: e.0.ref.plugin, label: e.0.ref.path, caller: InstanceCaller(instance: e.1))
         }
         var backendStages: [String: Stage] = [:]
-        var listed: [(name: String, tools: [JSON])] = []
+        var listed: [BackendListing] = []
         for (b, e) in zip(config.backends, stages[.backends] ?? []) {
             let s = stage(e)
             backendStages[b.name] = s
-            switch await s.caller.call(op: "list_tools", request: .object([:]), timeout: timeout, emit: nil) {
-            case .success(let answer):
-                guard let tools = answer["tools"]?.arrayValue else {
-                    diagnostics.append(b.ref.diagnostic("backend \(b.name): list_tools answered without a tools array"))
-                    continue
+            var listing = BackendListing(name: b.name, tools: [])
+            var ok = true
+            // Tools are required; prompts, resources and templates are optional (a backend without them answers
+            // "no such op", -32601).
+            for (op, member, required) in [
+                ("list_tools", "tools", true), ("list_prompts", "prompts", false), ("list_resources", "resources", false),
+                ("list_resource_templates", "resourceTemplates", false),
+            ] {
+                switch await s.caller.call(op: op, request: .object([:]), timeout: timeout, emit: nil) {
+                case .success(let answer):
+                    guard let items = answer[member]?.arrayValue else {
+                        diagnostics.append(b.ref.diagnostic("backend \(b.name): \(op) answered without a \(member) array"))
+                        ok = false
+                        continue
+                    }
+                    switch member {
+                    case "tools": listing.tools = items
+                    case "prompts": listing.prompts = items
+                    case "resources": listing.resources = items
+                    default: listing.templates = items
+                    }
+                case .failure(let f):
+                    if !required, case .plugin(let code, _) = f.kind, code == -32601 { continue }
+                    diagnostics.append(b.ref.diagnostic("backend \(b.name): \(op) failed: \(f.summary)"))
+                    ok = false
                 }
-                listed.append((b.name, tools))
-            case .failure(let f):
-                diagnostics.append(b.ref.diagnostic("backend \(b.name): cannot list its tools: \(f.summary)"))
             }
+            if ok { listed.append(listing) }
         }
         let catalog: Catalog
-        do throws(CatalogError) { catalog = try Catalog(backends: listed) } catch {
+        do throws(CatalogError) { catalog = try Catalog(listings: listed) } catch {
             diagnostics.append(ConfigDiagnostic(SourceLocation(file: config.file, line: 0, column: 0), error.message))
             throw ConfigError(diagnostics)
         }
@@ -124,7 +144,9 @@ enum Boot {
             identity: (stages[.identity] ?? []).map(stage), policy: (stages[.policy] ?? []).map(stage),
             transforms: (stages[.transforms] ?? []).map(stage), backends: backendStages, catalog: catalog,
             audit: LedgerTrail(ledger: ledger),
-            settings: GatewaySettings(pageSize: config.server.pageSize, callTimeout: timeout, serverVersion: version),
+            settings: GatewaySettings(
+                pageSize: config.server.pageSize, callTimeout: timeout, serverVersion: version,
+                policyMode: PolicyMode(rawValue: config.policyMode.rawValue) ?? .all),
             sessions: sessions, logger: logger)
         logger.info("gateway ready", metadata: [
             "mcpg.plugins": "\(prepared.count)", "mcpg.tools": "\(catalog.tools.count)",

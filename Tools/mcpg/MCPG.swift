@@ -20,7 +20,8 @@ struct MCPG: AsyncParsableCommand {
             Point an MCP client at http://127.0.0.1:8080/mcp.
             """,
         subcommands: [
-            Serve.self, Init.self, ConfigCommand.self, PluginCommand.self, AuditCommand.self, Version.self,
+            Serve.self, Init.self, ConfigCommand.self, PluginCommand.self, PolicyCommand.self, AuditCommand.self,
+            Version.self,
         ]
     )
 

@@ -28,7 +28,37 @@ struct Mock: BackendPlugin {
             var progress_steps: Int?
             var delay_ms: Int?
         }
+        struct Prompt: Decodable, Sendable {
+            struct Argument: Decodable, Sendable {
+                var name: String
+                var description: String?
+                var required: Bool?
+            }
+            var name: String
+            var title: String?
+            var description: String?
+            var arguments: [Argument]?
+            var text: String
+        }
+        struct Resource: Decodable, Sendable {
+            var uri: String
+            var name: String
+            var title: String?
+            var description: String?
+            var mimeType: String?
+            var text: String
+        }
+        struct ResourceTemplate: Decodable, Sendable {
+            var uriTemplate: String
+            var name: String
+            var description: String?
+            var mimeType: String?
+            var text: String
+        }
         var tools: [Tool]
+        var prompts: [Prompt]?
+        var resources: [Resource]?
+        var resource_templates: [ResourceTemplate]?
     }
     static let name = "mock"
     static let version = "1.0.0"
@@ -83,7 +113,63 @@ struct Mock: BackendPlugin {
                             ],
                         ],
                     ],
-                ]
+                ],
+                "prompts": [
+                    "type": "array", "description": "The prompts this backend serves.",
+                    "items": [
+                        "type": "object", "additionalProperties": false, "required": ["name", "text"],
+                        "properties": [
+                            "name": ["type": "string", "minLength": 1, "description": "Prompt name, unique."],
+                            "title": ["type": "string", "description": "Human-readable title."],
+                            "description": ["type": "string", "description": "What the prompt is for."],
+                            "arguments": [
+                                "type": "array", "description": "The prompt's arguments.",
+                                "items": [
+                                    "type": "object", "additionalProperties": false, "required": ["name"],
+                                    "properties": [
+                                        "name": ["type": "string", "description": "Argument name."],
+                                        "description": ["type": "string", "description": "What it means."],
+                                        "required": ["type": "boolean", "description": "Whether it must be given."],
+                                    ],
+                                ],
+                            ],
+                            "text": [
+                                "type": "string",
+                                "description": "The user message prompts/get returns; `{{arg}}` is replaced by that argument.",
+                            ],
+                        ],
+                    ],
+                ],
+                "resources": [
+                    "type": "array", "description": "The resources this backend serves (text content).",
+                    "items": [
+                        "type": "object", "additionalProperties": false, "required": ["uri", "name", "text"],
+                        "properties": [
+                            "uri": ["type": "string", "minLength": 1, "description": "Resource URI, unique."],
+                            "name": ["type": "string", "description": "Resource name."],
+                            "title": ["type": "string", "description": "Human-readable title."],
+                            "description": ["type": "string", "description": "What it holds."],
+                            "mimeType": ["type": "string", "description": "MIME type of the text."],
+                            "text": ["type": "string", "description": "The content resources/read returns."],
+                        ],
+                    ],
+                ],
+                "resource_templates": [
+                    "type": "array", "description": "Resource templates (RFC 6570) this backend serves.",
+                    "items": [
+                        "type": "object", "additionalProperties": false, "required": ["uriTemplate", "name", "text"],
+                        "properties": [
+                            "uriTemplate": ["type": "string", "minLength": 1, "description": "URI template."],
+                            "name": ["type": "string", "description": "Template name."],
+                            "description": ["type": "string", "description": "What its resources hold."],
+                            "mimeType": ["type": "string", "description": "MIME type of the text."],
+                            "text": [
+                                "type": "string",
+                                "description": "The content of any URI it matches; `{{uri}}` is replaced by the URI.",
+                            ],
+                        ],
+                    ],
+                ],
             ],
         ]
     }
@@ -102,6 +188,12 @@ struct Mock: BackendPlugin {
 
     let listing: [JSON]
     let tools: [String: ToolSpec]
+    let promptListing: [JSON]
+    let prompts: [String: (required: [String], text: Template)]
+    let resourceListing: [JSON]
+    let resources: [String: (mimeType: String?, text: String)]
+    let templateListing: [JSON]
+    let templates: [(prefix: String, mimeType: String?, text: Template)]
 
     init(config: Config, host: Host) throws {
         var tools: [String: ToolSpec] = [:]
@@ -155,9 +247,80 @@ struct Mock: BackendPlugin {
         }
         self.listing = listing
         self.tools = tools
+
+        var prompts: [String: (required: [String], text: Template)] = [:]
+        var promptListing: [JSON] = []
+        for p in config.prompts ?? [] {
+            guard prompts[p.name] == nil else { throw PluginError(code: -32602, "mock: duplicate prompt \"\(p.name)\"") }
+            var item: JSONObject = ["name": .string(p.name)]
+            if let t = p.title { item["title"] = .string(t) }
+            if let d = p.description { item["description"] = .string(d) }
+            if let args = p.arguments {
+                item["arguments"] = .array(args.map { a in
+                    var o: JSONObject = ["name": .string(a.name)]
+                    if let d = a.description { o["description"] = .string(d) }
+                    if let r = a.required { o["required"] = .bool(r) }
+                    return .object(o)
+                })
+            }
+            promptListing.append(.object(item))
+            prompts[p.name] = ((p.arguments ?? []).filter { $0.required == true }.map(\.name), Template(p.text))
+        }
+        var resources: [String: (mimeType: String?, text: String)] = [:]
+        var resourceListing: [JSON] = []
+        for r in config.resources ?? [] {
+            guard resources[r.uri] == nil else { throw PluginError(code: -32602, "mock: duplicate resource \"\(r.uri)\"") }
+            var item: JSONObject = ["uri": .string(r.uri), "name": .string(r.name)]
+            if let t = r.title { item["title"] = .string(t) }
+            if let d = r.description { item["description"] = .string(d) }
+            if let m = r.mimeType { item["mimeType"] = .string(m) }
+            resourceListing.append(.object(item))
+            resources[r.uri] = (r.mimeType, r.text)
+        }
+        var templates: [(prefix: String, mimeType: String?, text: Template)] = []
+        var templateListing: [JSON] = []
+        for t in config.resource_templates ?? [] {
+            var item: JSONObject = ["uriTemplate": .string(t.uriTemplate), "name": .string(t.name)]
+            if let d = t.description { item["description"] = .string(d) }
+            if let m = t.mimeType { item["mimeType"] = .string(m) }
+            templateListing.append(.object(item))
+            // The mock serves any URI that starts with the template's text before its first expression.
+            let prefix = String(t.uriTemplate.prefix { $0 != "{" })
+            templates.append((prefix, t.mimeType, Template(t.text)))
+        }
+        self.promptListing = promptListing
+        self.prompts = prompts
+        self.resourceListing = resourceListing
+        self.resources = resources
+        self.templateListing = templateListing
+        self.templates = templates
     }
 
     func listTools() async throws -> [JSON] { listing }
+    func listPrompts() async throws -> [JSON] { promptListing }
+    func listResources() async throws -> [JSON] { resourceListing }
+    func listResourceTemplates() async throws -> [JSON] { templateListing }
+
+    func getPrompt(name: String, arguments: JSONObject, request: JSON, context: CallContext) async throws -> JSON {
+        guard let p = prompts[name] else { throw PluginError(code: -32602, "Unknown prompt: \(name)") }
+        for r in p.required where arguments[r] == nil {
+            throw PluginError(code: -32602, "prompt \(name): missing required argument \"\(r)\"")
+        }
+        return ["messages": [["role": "user", "content": ["type": "text", "text": .string(p.text.render(arguments))]]]]
+    }
+
+    func readResource(uri: String, request: JSON, context: CallContext) async throws -> JSON {
+        func contents(_ mimeType: String?, _ text: String) -> JSON {
+            var c: JSONObject = ["uri": .string(uri), "text": .string(text)]
+            if let mimeType { c["mimeType"] = .string(mimeType) }
+            return ["contents": [.object(c)]]
+        }
+        if let r = resources[uri] { return contents(r.mimeType, r.text) }
+        if let t = templates.first(where: { uri.hasPrefix($0.prefix) && uri.count > $0.prefix.count }) {
+            return contents(t.mimeType, t.text.render(["uri": .string(uri)]))
+        }
+        throw PluginError(code: -32002, "Resource not found: \(uri)")
+    }
 
     func callTool(_ call: ToolCall, context: CallContext) async throws -> JSON {
         guard let tool = tools[call.name] else { throw PluginError(code: -32602, "unknown tool: \(call.name)") }

@@ -48,11 +48,17 @@ struct Rules: SyncPolicyPlugin {
                             "principals": list("Principal ids the rule applies to; \"*\" for any. Absent: any."),
                             "groups": list("Applies when the principal is in any of these groups. Absent: any."),
                             "tools": list(
-                                "Tool name globs (`*` any run, `?` one character), e.g. \"admin.*\". Absent: any."),
+                                "Name globs (`*` any run, `?` one character) of the tool, prompt, resource URI or "
+                                    + "resource template, e.g. \"admin.*\". Absent: any."),
                             "backends": list("Backend names (as in config) serving the tool. Absent: any."),
                             "actions": [
                                 "type": "array", "minItems": 1,
-                                "items": ["enum": ["tools/call", "tools/list"]],
+                                "items": [
+                                    "enum": [
+                                        "tools/call", "tools/list", "prompts/get", "prompts/list", "resources/read",
+                                        "resources/list", "resources/templates/list",
+                                    ]
+                                ],
                                 "description": "MCP methods the rule applies to. Absent: any.",
                             ],
                         ],
