@@ -2,11 +2,11 @@
 SWIFT ?= swift
 DIST ?= dist
 RELEASE_SCRATCH ?= .build-release
-PLUGINS := apikey anonymous rules redact mock jsonl
+PLUGINS := apikey anonymous rules cedar casbin opa redact mock jsonl
 PY ?= python3
 VENV ?= .venv
 
-.PHONY: build plugins run test test-unit test-differential test-blackbox bench clean deps docs
+.PHONY: build plugins run test test-unit test-differential test-blackbox bench bench-policy clean deps docs
 
 ## build: release `mcpg` (static Swift runtime) and every plugin (static-stdlib .so), signed with a local dev key.
 build:
@@ -35,7 +35,7 @@ run:
 	$(DIST)/bin/mcpg serve --config examples/quickstart/mcpg.yaml
 
 ## test: unit tests, then the release build, then black-box tests against the built binary.
-test: test-unit build test-blackbox
+test: test-unit test-differential build test-blackbox
 
 test-unit:
 	$(SWIFT) build --build-tests
@@ -62,6 +62,10 @@ docs:
 ## bench: throughput and ABI cost, printed as ratios against a baseline measured in the same run.
 bench: build
 	bench/run
+
+## bench-policy: tools/list over 10,000 tools and tools/call per policy engine, as ratios against allow-all.
+bench-policy: build
+	bench/policy
 
 clean:
 	rm -rf $(DIST) $(RELEASE_SCRATCH) .build $(VENV)

@@ -30,9 +30,21 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ("identity", "apikey", "APIKeyPlugin", ["CSodium"], ""),
     ("identity", "anonymous", "AnonymousPlugin", [], ""),
     ("policy", "rules", "RulesPlugin", [], ""),
+    ("policy", "cedar", "CedarPlugin", ["CedarEngine"], "Plugin"),
+    ("policy", "casbin", "CasbinPlugin", ["CasbinEngine"], "Plugin"),
+    ("policy", "opa", "OPAPlugin", ["RegoEngine", "OPAClient"], "Plugin"),
     ("transform", "redact", "RedactPlugin", [], ""),
     ("backend", "mock", "MockPlugin", [], ""),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
+]
+
+/// Policy languages implemented in Swift: an engine library (Plugins/policy/<plugin>/Engine) that the plugin
+/// links, a unit test target, and a `<name>-eval` tool (Tests/Support) that the differential tests drive
+/// side by side with the reference engine.
+let engines: [(module: String, plugin: String, eval: String)] = [
+    ("CedarEngine", "cedar", "cedar-eval"),
+    ("CasbinEngine", "casbin", "casbin-eval"),
+    ("RegoEngine", "opa", "rego-eval"),
 ]
 
 /// Deliberately broken plugins the loader tests must refuse (Tests/Fixtures/Plugins/<name>).
@@ -121,6 +133,7 @@ var targets: [Target] = [
         dependencies: ["MCPGAudit", "CSodium", .product(name: "Logging", package: "swift-log")],
         swiftSettings: swiftSettings),
     .testTarget(name: "MCPGRouterTests", dependencies: ["MCPGRouter"], swiftSettings: swiftSettings),
+    .testTarget(name: "PluginKitTests", dependencies: ["PluginKit", "MCPGJSON"], swiftSettings: swiftSettings),
     // Loads the built plugin `.so` files through the real loader (signed with a throwaway key per test run).
     .testTarget(
         name: "MCPGPluginTests", dependencies: ["MCPGLoader", "MCPGJSON"], swiftSettings: swiftSettings),
@@ -133,6 +146,25 @@ for p in plugins {
             name: p.module, dependencies: ["PluginKit"] + p.deps,
             path: "Plugins/\(p.kind)/\(p.name)" + (p.sub.isEmpty ? "" : "/\(p.sub)"),
             swiftSettings: swiftSettings, linkerSettings: pluginLinkerSettings(p.name)))
+}
+// The `opa` plugin's remote mode: decisions from an OPA server's Data API over HTTP(S).
+targets.append(
+    .target(
+        name: "OPAClient",
+        dependencies: ["MCPGJSON", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+        path: "Plugins/policy/opa/Remote", swiftSettings: swiftSettings))
+targets.append(.testTarget(name: "OPAClientTests", dependencies: ["OPAClient", "MCPGJSON"], swiftSettings: swiftSettings))
+
+for e in engines {
+    targets.append(
+        .target(name: e.module, dependencies: ["MCPGJSON"], path: "Plugins/policy/\(e.plugin)/Engine",
+                swiftSettings: swiftSettings))
+    targets.append(
+        .executableTarget(name: e.eval, dependencies: [.target(name: e.module), "MCPGJSON"],
+                          path: "Tests/Support/\(e.eval)", swiftSettings: swiftSettings))
+    targets.append(
+        .testTarget(name: "\(e.module)Tests", dependencies: [.target(name: e.module), "MCPGJSON"],
+                    swiftSettings: swiftSettings))
 }
 for f in fixturePlugins {
     products.append(.library(name: f.name, type: .dynamic, targets: [f.module]))
@@ -152,6 +184,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: targets
 )

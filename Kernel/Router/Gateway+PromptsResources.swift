@@ -146,13 +146,7 @@ extension Gateway {
         event["decision"] = verdict.auditJSON(mode: policy.mode)
 
         func finish(_ outcome: JSON, _ reply: Frame) async -> Reply {
-            event["outcome"] = outcome
-            event["latency_us"] = .int(Int64((ContinuousClock.now - start) / .microseconds(1)))
-            do { try await audit.record(.object(event)) } catch {
-                logger.critical("audit ledger write failed", metadata: ["mcpg.error.id": "\(cid)", "mcpg.error": "\(error)"])
-                return .frame(.errorResponse(id: id, error: RPCError.unavailable.withCorrelation(cid)))
-            }
-            return .frame(reply)
+            await recordThenAnswer(&event, outcome: outcome, reply: reply, id: id, cid: cid, start: start)
         }
         func failed(_ e: RPCError, detail: String) async -> Reply {
             await finish(["status": "error", "code": .int(Int64(e.code)), "message": .string(detail)],

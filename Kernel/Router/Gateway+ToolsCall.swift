@@ -36,16 +36,7 @@ extension Gateway {
         event["decision"] = verdict.auditJSON(mode: policy.mode)
 
         func finish(_ outcome: JSON, _ reply: Frame) async -> Reply {
-            event["outcome"] = outcome
-            event["latency_us"] = .int(Int64((ContinuousClock.now - start) / .microseconds(1)))
-            do {
-                try await audit.record(.object(event))
-            } catch {
-                // No durable record, no answer: the client must not get a result nobody can prove.
-                logger.critical("audit ledger write failed", metadata: ["mcpg.error.id": "\(cid)", "mcpg.error": "\(error)"])
-                return .frame(.errorResponse(id: id, error: RPCError.unavailable.withCorrelation(cid)))
-            }
-            return .frame(reply)
+            await recordThenAnswer(&event, outcome: outcome, reply: reply, id: id, cid: cid, start: start)
         }
         func failed(_ e: RPCError, detail: String) async -> Reply {
             await finish(["status": "error", "code": .int(Int64(e.code)), "message": .string(detail)],
@@ -131,5 +122,20 @@ extension Gateway {
         }
         let isError = result["isError"]?.boolValue == true
         return await finish(["status": .string(isError ? "tool_error" : "ok")], .response(id: id, result: result))
+    }
+
+    /// Completes an audit `event` with its outcome and latency, makes it durable, and only then answers `reply`.
+    /// No durable record, no answer: the client must not get a result nobody can prove.
+    func recordThenAnswer(_ event: inout JSONObject, outcome: JSON, reply: Frame, id: RequestID, cid: String,
+                          start: ContinuousClock.Instant) async -> Reply {
+        event["outcome"] = outcome
+        event["latency_us"] = .int(Int64((ContinuousClock.now - start) / .microseconds(1)))
+        do {
+            try await audit.record(.object(event))
+        } catch {
+            logger.critical("audit ledger write failed", metadata: ["mcpg.error.id": "\(cid)", "mcpg.error": "\(error)"])
+            return .frame(.errorResponse(id: id, error: RPCError.unavailable.withCorrelation(cid)))
+        }
+        return .frame(reply)
     }
 }
