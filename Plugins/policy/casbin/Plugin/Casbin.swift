@@ -57,7 +57,7 @@ struct Casbin: SyncPolicyPlugin {
                     "description": "What to answer when no policy row decided. Default deny.",
                 ],
                 "reload_interval": [
-                    "type": "number", "minimum": 0,
+                    "type": "number", "minimum": 0, "maximum": 86400,
                     "description": "Seconds between checks of the model/policy files for changes; 0 turns reloading off. Default 1.",
                 ],
             ],
@@ -76,7 +76,11 @@ struct Casbin: SyncPolicyPlugin {
         }
         onNoMatch = config.on_no_match == .abstain ? .abstain : .deny
         let files = [config.model, config.policy].compactMap { $0 }
-        let interval = Duration.milliseconds(Int64(max(0, config.reload_interval ?? 1) * 1000))
+        let seconds = config.reload_interval ?? 1
+        guard seconds.isFinite, seconds >= 0, seconds <= 86_400 else {
+            throw PluginError(code: -32602, "casbin: reload_interval must be between 0 and 86400 seconds")
+        }
+        let interval = Duration.milliseconds(Int64(seconds * 1000))
         reloadable = try Reloadable(files: files, interval: interval, onReload: { result in
             switch result {
             case .success(let version): host.log(.notice, "policy reloaded", ["casbin.version": String(version)])

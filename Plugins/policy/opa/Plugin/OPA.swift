@@ -70,7 +70,7 @@ struct OPA: PolicyPlugin {
                     "description": "Answer when the decision query is undefined. Default deny.",
                 ],
                 "reload_interval": [
-                    "type": "number", "minimum": 0,
+                    "type": "number", "minimum": 0, "maximum": 86400,
                     "description": "Seconds between checks of the policy and data files for changes; 0 turns reloading off. Default 1.",
                 ],
             ],
