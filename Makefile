@@ -37,7 +37,8 @@ run:
 ## test: unit tests, then the release build, then black-box tests against the built binary.
 test: test-unit test-differential build test-blackbox
 
-test-unit:
+# The venv first: OPAClientTests start an OPA-compatible server on the reference Rego engine from it.
+test-unit: $(VENV)/.installed
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
