@@ -55,19 +55,21 @@ extension Gateway {
             }
             offset = o
         }
-        let entries: [CatalogEntry]
+        // The listed objects by catalog index, without copying the catalog per request.
+        let total: Int
+        let item: (Int) -> JSON
         switch kind {
-        case .tools: entries = catalog.tools.map { CatalogEntry(key: $0.name, backend: $0.backend, item: $0.tool) }
-        case .prompts: entries = catalog.prompts
-        case .resources: entries = catalog.resources
-        case .templates: entries = catalog.templates
+        case .tools: (total, item) = (catalog.tools.count, { [catalog] in catalog.tools[$0].tool })
+        case .prompts: (total, item) = (catalog.prompts.count, { [catalog] in catalog.prompts[$0].item })
+        case .resources: (total, item) = (catalog.resources.count, { [catalog] in catalog.resources[$0].item })
+        case .templates: (total, item) = (catalog.templates.count, { [catalog] in catalog.templates[$0].item })
         }
         let visible = await visible(kind, identity.principal, context: listContext(caller))
         guard offset <= visible.count else {
             return .frame(.errorResponse(id: id, error: .invalidParams("Invalid cursor")))
         }
         let end = min(visible.count, offset + settings.pageSize)
-        var result: JSONObject = [kind.member: .array(visible[offset..<end].map { entries[$0].item })]
+        var result: JSONObject = [kind.member: .array(visible[offset..<end].map(item))]
         if end < visible.count { result["nextCursor"] = .string(cursors.encode(offset: end, generation: catalog.generation)) }
         if offset == 0 {
             let cid = RandomID.correlation()
@@ -75,7 +77,7 @@ extension Gateway {
                 "id": .string(cid), "type": .string(kind.method), "session": .string(session.id),
                 "transport": .string(caller.transport), "peer": .string(caller.peer),
                 "principal": identity.principal.json, "identity": identity.auditJSON,
-                "decision": ["visible": .int(Int64(visible.count)), "hidden": .int(Int64(entries.count - visible.count))],
+                "decision": ["visible": .int(Int64(visible.count)), "hidden": .int(Int64(total - visible.count))],
             ]
             do { try await audit.record(event) } catch {
                 logger.critical("audit ledger write failed", metadata: ["mcpg.error.id": "\(cid)", "mcpg.error": "\(error)"])
