@@ -76,7 +76,17 @@ func mapImage(_ bytes: UnsafeRawBufferPointer, name: String, path: String) throw
         }
         off += n
     }
-    guard fcntl(fd, fAddSeals, fSealShrink | fSealGrow | fSealWrite | fSealSeal) == 0 else {
+    // F_SEAL_WRITE fails with EBUSY while any page of the file still has a transient extra reference (the
+    // kernel waits ~200 ms for pins, but pages just written can sit in another CPU's LRU batch under load).
+    // Nothing maps the file yet, so the references go away: retry for up to about a second.
+    var sealed = fcntl(fd, fAddSeals, fSealShrink | fSealGrow | fSealWrite | fSealSeal) == 0
+    var attempt = 0
+    while !sealed && errno == EBUSY && attempt < 20 {
+        attempt += 1
+        usleep(UInt32(10_000 * min(attempt, 5)))
+        sealed = fcntl(fd, fAddSeals, fSealShrink | fSealGrow | fSealWrite | fSealSeal) == 0
+    }
+    guard sealed else {
         let e = errno
         close(fd)
         throw LoaderError(.memfdFailed, "\(path): sealing the in-memory copy failed: \(errorText(e))")
