@@ -2,7 +2,7 @@
 
 A case is {"name", "modules": [policy text, …], "data"?: {…}, "input"?: …, "query": "data.…"}; a case may
 carry "expect" (a hand-computed answer, OPA semantics) and "reason" when the reference engine is known to
-differ from OPA (see /work/shared/notes/policy-oracles.md).
+differ from OPA (listed in SPEC.md §6 and in test_opa.py).
 """
 import json
 import random

@@ -25,7 +25,7 @@ every Data API request with that status and an OPA-style error body; `--require-
 `--tls-self-signed DIR` serves HTTPS with a fresh self-signed certificate for 127.0.0.1, written as
 `DIR/cert.pem` (the CA file a client should trust) and `DIR/key.pem`.
 
-Notes on the reference engine (see /work/shared/notes/policy-oracles.md): each path is compiled once into a
+Notes on the reference engine (rego-cpp 1.5.2): each path is compiled once into a
 bundle whose query is `r := data.<path>`, because a bare query reports `false` as undefined; an evaluation
 that rego-cpp leaves undefined (including some errors) answers `{}`.
 """
