@@ -73,13 +73,9 @@ extension Gateway {
         if end < visible.count { result["nextCursor"] = .string(cursors.encode(offset: end, generation: catalog.generation)) }
         if offset == 0 {
             let cid = RandomID.correlation()
-            let event: JSON = [
-                "id": .string(cid), "type": .string(kind.method), "session": .string(session.id),
-                "transport": .string(caller.transport), "peer": .string(caller.peer),
-                "principal": identity.principal.json, "identity": identity.auditJSON,
-                "decision": ["visible": .int(Int64(visible.count)), "hidden": .int(Int64(total - visible.count))],
-            ]
-            do { try await audit.record(event) } catch {
+            var event = auditEvent(cid, type: kind.method, session: session, caller: caller, identity: identity)
+            event["decision"] = ["visible": .int(Int64(visible.count)), "hidden": .int(Int64(total - visible.count))]
+            do { try await audit.record(.object(event)) } catch {
                 logger.critical("audit ledger write failed", metadata: ["mcpg.error.id": "\(cid)", "mcpg.error": "\(error)"])
                 return .frame(.errorResponse(id: id, error: RPCError.unavailable.withCorrelation(cid)))
             }
@@ -135,11 +131,7 @@ extension Gateway {
                emit: (@Sendable (JSON) -> Bool)?) async -> Reply {
         let start = ContinuousClock.now
         let cid = RandomID.correlation()
-        var event: JSONObject = [
-            "id": .string(cid), "type": .string(method), "session": .string(session.id),
-            "transport": .string(caller.transport), "peer": .string(caller.peer),
-            "principal": identity.principal.json, "identity": identity.auditJSON,
-        ]
+        var event = auditEvent(cid, type: method, session: session, caller: caller, identity: identity)
         for m in auditFields.members { event[m.key] = m.value }
         event["backend"] = .string(target.backend)
         var context = baseContext(caller, session)

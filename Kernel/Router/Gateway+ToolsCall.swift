@@ -21,12 +21,9 @@ extension Gateway {
         let entry = catalog.tool(named: name)
         let backendName = entry?.backend ?? ""
 
-        var event: JSONObject = [
-            "id": .string(cid), "type": "tools/call", "session": .string(session.id),
-            "transport": .string(caller.transport), "peer": .string(caller.peer),
-            "principal": identity.principal.json, "identity": identity.auditJSON,
-            "tool": .string(name), "backend": .string(backendName),
-        ]
+        var event = auditEvent(cid, type: "tools/call", session: session, caller: caller, identity: identity)
+        event["tool"] = .string(name)
+        event["backend"] = .string(backendName)
 
         // Policy first, also for names no backend serves, so a denied caller cannot probe which tools exist.
         var context = baseContext(caller, session)
@@ -122,6 +119,15 @@ extension Gateway {
         }
         let isError = result["isError"]?.boolValue == true
         return await finish(["status": .string(isError ? "tool_error" : "ok")], .response(id: id, result: result))
+    }
+
+    /// The members every audit record of a session's request starts with: who, from where, in which session.
+    func auditEvent(_ cid: String, type: String, session: Session, caller: Caller, identity: Identity) -> JSONObject {
+        [
+            "id": .string(cid), "type": .string(type), "session": .string(session.id),
+            "transport": .string(caller.transport), "peer": .string(caller.peer),
+            "principal": identity.principal.json, "identity": identity.auditJSON,
+        ]
     }
 
     /// Completes an audit `event` with its outcome and latency, makes it durable, and only then answers `reply`.

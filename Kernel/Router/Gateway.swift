@@ -232,13 +232,10 @@ public final class Gateway: Sendable {
             id: RandomID.session(), owner: identity.principal.id, protocolVersion: version,
             clientInfo: params?["clientInfo"] ?? .null, clientCapabilities: params?["capabilities"] ?? .object([:]))
         let cid = RandomID.correlation()
-        let event: JSON = [
-            "id": .string(cid), "type": "initialize", "session": .string(session.id),
-            "transport": .string(caller.transport), "peer": .string(caller.peer),
-            "principal": identity.principal.json, "identity": identity.auditJSON,
-            "protocolVersion": .string(version), "clientInfo": session.clientInfo,
-        ]
-        do { try await audit.record(event) } catch {
+        var event = auditEvent(cid, type: "initialize", session: session, caller: caller, identity: identity)
+        event["protocolVersion"] = .string(version)
+        event["clientInfo"] = session.clientInfo
+        do { try await audit.record(.object(event)) } catch {
             logger.critical("audit ledger write failed", metadata: ["mcpg.error.id": "\(cid)", "mcpg.error": "\(error)"])
             return .frame(.errorResponse(id: id, error: RPCError.unavailable.withCorrelation(cid)))
         }
