@@ -29,12 +29,14 @@ func pluginLinkerSettings(_ product: String) -> [LinkerSetting] {
 let plugins: [(kind: String, name: String, module: String, deps: [Target.Dependency], sub: String)] = [
     ("identity", "apikey", "APIKeyPlugin", ["CSodium"], ""),
     ("identity", "anonymous", "AnonymousPlugin", [], ""),
+    ("identity", "oidc", "OIDCPlugin", ["JWTVerifier"], "Plugin"),
     ("policy", "rules", "RulesPlugin", [], ""),
     ("policy", "cedar", "CedarPlugin", ["CedarEngine"], "Plugin"),
     ("policy", "casbin", "CasbinPlugin", ["CasbinEngine"], "Plugin"),
     ("policy", "opa", "OPAPlugin", ["RegoEngine", "OPAClient"], "Plugin"),
     ("transform", "redact", "RedactPlugin", [], ""),
     ("backend", "mock", "MockPlugin", [], ""),
+    ("backend", "mcp", "MCPBackendPlugin", ["MCPClient"], "Plugin"),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
 ]
 
@@ -155,6 +157,31 @@ targets.append(
         path: "Plugins/policy/opa/Remote", swiftSettings: swiftSettings))
 targets.append(.testTarget(name: "OPAClientTests", dependencies: ["OPAClient", "MCPGJSON"], swiftSettings: swiftSettings))
 
+// The `mcp` backend's client side: an MCP client over stdio, Streamable HTTP and the 2024-11-05 HTTP+SSE transport.
+targets.append(
+    .target(
+        name: "MCPClient",
+        dependencies: [
+            "MCPGJSON",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ],
+        path: "Plugins/backend/mcp/Client", swiftSettings: swiftSettings))
+targets.append(.testTarget(name: "MCPClientTests", dependencies: ["MCPClient", "MCPGJSON"], swiftSettings: swiftSettings))
+// The `oidc` identity plugin's verifier: JWTs against JWKS (OIDC discovery), signatures by swift-crypto.
+targets.append(
+    .target(
+        name: "JWTVerifier",
+        dependencies: [
+            "MCPGJSON",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ],
+        path: "Plugins/identity/oidc/JWT", swiftSettings: swiftSettings))
+targets.append(.testTarget(name: "JWTVerifierTests", dependencies: ["JWTVerifier", "MCPGJSON"], swiftSettings: swiftSettings))
+
 for e in engines {
     targets.append(
         .target(name: e.module, dependencies: ["MCPGJSON"], path: "Plugins/policy/\(e.plugin)/Engine",
@@ -185,6 +212,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
     ],
     targets: targets
 )

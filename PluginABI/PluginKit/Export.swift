@@ -191,6 +191,12 @@ private let pluginHandle:
             return
         }
         let ctx = CallContext(call: call, host: inst.host.raw)
+        if opName == "client_response" {
+            // The client's answer to a request the plugin sent with `CallContext.request` (any plugin kind).
+            let (status, body) = outcome { try ClientRequests.deliver(payload) }
+            done.finish(status, body)
+            return
+        }
         if let now = inst.now {
             let (status, body) = outcome { try now(opName, payload, ctx) }
             done.finish(status, body)

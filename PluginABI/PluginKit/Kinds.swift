@@ -264,7 +264,8 @@ public struct ToolCall: Sendable {
 /// Ops: `list_tools` → `{"tools": [Tool]}`, `call_tool` → a `CallToolResult`; `list_prompts` →
 /// `{"prompts": [Prompt]}`, `get_prompt` (`name`, `arguments`) → a `GetPromptResult`; `list_resources` →
 /// `{"resources": [Resource]}`, `list_resource_templates` → `{"resourceTemplates": [ResourceTemplate]}`,
-/// `read_resource` (`uri`) → a `ReadResourceResult`. Every request also carries `principal` and the client's
+/// `read_resource` (`uri`) → a `ReadResourceResult`; `complete` → a `CompleteResult`; `subscribe` / `unsubscribe`
+/// (`uri`) → `{}`; `watch` → a long-lived call carrying change notifications. Every request also carries `principal` and the client's
 /// `_meta`. A tool's own failure is a result with `isError: true`, not a thrown error; throw for unknown
 /// names or when the backend itself is unavailable. Prompts and resources default to none.
 public protocol BackendPlugin: Plugin {
@@ -279,6 +280,18 @@ public protocol BackendPlugin: Plugin {
     /// MCP `ResourceTemplate` objects (uriTemplate, name …).
     func listResourceTemplates() async throws -> [JSON]
     func readResource(uri: String, request: JSON, context: CallContext) async throws -> JSON
+    /// `completion/complete` for a prompt argument or a resource template variable (COMP-1): the request's
+    /// `ref`, `argument` and `context`, answered with a `CompleteResult`.
+    func complete(_ request: JSON, context: CallContext) async throws -> JSON
+    /// `resources/subscribe` / `resources/unsubscribe` of one URI (RES-6); updates are reported through `watch`.
+    func subscribe(uri: String, context: CallContext) async throws
+    func unsubscribe(uri: String, context: CallContext) async throws
+    /// A call that lasts as long as the instance: the backend emits on `context` what changes upstream, as MCP
+    /// notifications (`notifications/tools/list_changed`, `…/prompts/list_changed`, `…/resources/list_changed`,
+    /// `notifications/resources/updated`) and `notifications/mcpg/health` (`{"status": "up"|"down", "reason"}`).
+    /// Return (or throw) only when the backend can no longer report changes; backends whose catalog never
+    /// changes keep the default, which answers -32601 at once.
+    func watch(context: CallContext) async throws
 }
 
 extension BackendPlugin {
@@ -291,6 +304,18 @@ extension BackendPlugin {
     public func listResourceTemplates() async throws -> [JSON] { [] }
     public func readResource(uri: String, request: JSON, context: CallContext) async throws -> JSON {
         throw PluginError(code: -32002, "Resource not found: \(uri)")
+    }
+    public func complete(_ request: JSON, context: CallContext) async throws -> JSON {
+        throw PluginError(code: -32601, "this backend offers no completions")
+    }
+    public func subscribe(uri: String, context: CallContext) async throws {
+        throw PluginError(code: -32601, "this backend offers no resource subscriptions")
+    }
+    public func unsubscribe(uri: String, context: CallContext) async throws {
+        throw PluginError(code: -32601, "this backend offers no resource subscriptions")
+    }
+    public func watch(context: CallContext) async throws {
+        throw PluginError(code: -32601, "this backend reports no changes")
     }
 
     public func handle(op: String, request: JSON, context: CallContext) async throws -> JSON {
@@ -307,6 +332,16 @@ extension BackendPlugin {
         case "read_resource":
             guard let uri = request["uri"]?.stringValue else { throw PluginError.badRequest("uri must be a string") }
             return try await readResource(uri: uri, request: request, context: context)
+        case "complete": return try await complete(request, context: context)
+        case "subscribe", "unsubscribe":
+            guard let uri = request["uri"]?.stringValue else { throw PluginError.badRequest("uri must be a string") }
+            if op == "subscribe" { try await subscribe(uri: uri, context: context) } else {
+                try await unsubscribe(uri: uri, context: context)
+            }
+            return .object([:])
+        case "watch":
+            try await watch(context: context)
+            return .object([:])
         default: throw PluginError(code: -32601, "backend plugins have no op \(op)")
         }
     }

@@ -1,0 +1,1 @@
+// The MCP client the `mcp` backend is built on (placeholder until it lands).

@@ -1,0 +1,4 @@
+import PluginKit
+
+// Placeholder until the `mcp` backend lands.
+struct MCPBackend {}

@@ -1,0 +1,1 @@
+// JWT verification for the `oidc` identity plugin (placeholder until it lands).

@@ -1,0 +1,4 @@
+import PluginKit
+
+// Placeholder until the `oidc` plugin lands.
+struct OIDC {}
