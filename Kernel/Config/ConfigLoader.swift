@@ -131,7 +131,13 @@ private struct Builder {
             guard pair.key.scalar?.text == member.key,
                 let ref = pluginRef(pair.value, json: member.value, path: path, at: pair.key.location)
             else { return nil }
-            backends.append(BackendRef(name: member.key, location: pair.key.location, ref: ref))
+            let v = member.value
+            guard let unavailable = v["unavailable"]?.stringValue, let grace = v["grace_s"]?.intValue,
+                let refresh = v["refresh_s"]?.intValue
+            else { return nil }
+            backends.append(BackendRef(
+                name: member.key, location: pair.key.location, ref: ref, prefix: v["prefix"]?.stringValue,
+                refuseWhenUnavailable: unavailable == "refuse", graceSeconds: Int(grace), refreshSeconds: Int(refresh)))
         }
 
         guard let identity = chain("identity"), let policy = chain("policy"), let transforms = chain("transforms"),

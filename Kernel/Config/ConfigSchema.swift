@@ -27,6 +27,41 @@ public enum ConfigSchema {
         "A plugin reference: which plugin to use and its settings.",
         definitionName: "pluginRef")
 
+    /// A `backends` entry: a plugin reference plus how its catalog is federated.
+    static let backendRef = SchemaNode(
+        .object((pluginRef.fields ?? []) + [
+            SchemaField(
+                "prefix",
+                SchemaNode(
+                    .string(.name),
+                    "Exposed names of this backend's tools and prompts become `<prefix>__<name>`, so several "
+                        + "backends can serve the same name. Lowercase letters, digits, `_` and `-`. Resource URIs "
+                        + "are never rewritten.")),
+            SchemaField(
+                "unavailable",
+                SchemaNode(
+                    .enumeration(["start", "refuse"]),
+                    "What boot does when the backend cannot be listed. `start`: the gateway starts without its "
+                        + "entries and keeps retrying (the rest of the catalog works). `refuse`: boot fails."),
+                default: "start"),
+            SchemaField(
+                "grace_s",
+                SchemaNode(
+                    .integer(minimum: 0, maximum: 86_400),
+                    "Seconds a backend that went down keeps its entries in the catalog (calls fail with -32004 "
+                        + "meanwhile) before they are removed; they come back when it does."),
+                default: 30),
+            SchemaField(
+                "refresh_s",
+                SchemaNode(
+                    .integer(minimum: 0, maximum: 86_400),
+                    "Seconds between re-reads of the backend's lists, besides those its change notifications "
+                        + "trigger. 0: only on notifications."),
+                default: 300),
+        ]),
+        "A backend: the plugin that serves it, its settings, and how its catalog joins the gateway's.",
+        definitionName: "backendRef")
+
     static func chain(_ description: String, minItems: Int) -> SchemaNode {
         SchemaNode(.array(pluginRef, minItems: minItems), description)
     }
@@ -205,7 +240,7 @@ public enum ConfigSchema {
             SchemaField(
                 "backends",
                 SchemaNode(
-                    .map(keyFormat: .name, value: pluginRef, noun: "backend"),
+                    .map(keyFormat: .name, value: backendRef, noun: "backend"),
                     "The MCP servers behind the gateway, by name (lowercase letters, digits, `_` and `-`). The name "
                         + "appears in audit records and policies."),
                 default: [:]),

@@ -235,11 +235,24 @@ public struct BackendRef: Sendable, Equatable {
     public var location: SourceLocation
     /// The plugin that serves it.
     public var ref: PluginRef
+    /// Exposed tool and prompt names are `<prefix>__<name>` when set.
+    public var prefix: String?
+    /// Boot fails when the backend cannot be listed (`unavailable: refuse`); otherwise it starts without it.
+    public var refuseWhenUnavailable: Bool
+    /// How long a backend that went down keeps its entries.
+    public var graceSeconds: Int
+    /// Seconds between periodic re-reads of its lists (0: none).
+    public var refreshSeconds: Int
 
-    /// Creates a backend entry.
-    public init(name: String, location: SourceLocation, ref: PluginRef) {
+    /// Creates a backend entry; defaults are the schema's.
+    public init(name: String, location: SourceLocation, ref: PluginRef, prefix: String? = nil,
+                refuseWhenUnavailable: Bool = false, graceSeconds: Int = 30, refreshSeconds: Int = 300) {
         self.name = name
         self.location = location
         self.ref = ref
+        self.prefix = prefix
+        self.refuseWhenUnavailable = refuseWhenUnavailable
+        self.graceSeconds = graceSeconds
+        self.refreshSeconds = refreshSeconds
     }
 }

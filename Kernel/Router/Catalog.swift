@@ -4,31 +4,40 @@ import MCPGJSON
 
 /// One tool the gateway exposes, with the backend that serves it.
 public struct CatalogTool: Sendable {
+    /// The name clients see (`<prefix>__<name>` for a prefixed backend, always `^[a-zA-Z0-9_-]{1,64}$`).
     public var name: String
     public var backend: String
-    /// The MCP `Tool` object as the backend described it (relayed untouched, TOOL-2).
+    /// The name the backend knows the tool by (what `call_tool` is given).
+    public var upstreamName: String
+    /// The MCP `Tool` object as the backend described it, relayed untouched except for `name` (TOOL-2).
     public var tool: JSON
 }
 
 /// One prompt, resource or resource template the gateway exposes, with the backend that serves it.
 public struct CatalogEntry: Sendable {
-    /// The prompt's name, the resource's URI or the template's URI template.
+    /// The prompt's exposed name, the resource's URI or the template's URI template.
     public var key: String
     public var backend: String
-    /// The MCP object as the backend described it, relayed untouched.
+    /// The prompt's name at the backend (URIs and templates are never rewritten, so equal to `key`).
+    public var upstreamKey: String
+    /// The MCP object as the backend described it, relayed untouched except for a prompt's `name`.
     public var item: JSON
 }
 
 /// What one backend serves, as its `list_*` ops answered.
 public struct BackendListing: Sendable {
     public var name: String
+    /// Exposed tool and prompt names are `<prefix>__<name>` when set.
+    public var prefix: String?
     public var tools: [JSON]
     public var prompts: [JSON]
     public var resources: [JSON]
     public var templates: [JSON]
 
-    public init(name: String, tools: [JSON], prompts: [JSON] = [], resources: [JSON] = [], templates: [JSON] = []) {
+    public init(name: String, prefix: String? = nil, tools: [JSON], prompts: [JSON] = [], resources: [JSON] = [],
+                templates: [JSON] = []) {
         self.name = name
+        self.prefix = prefix
         self.tools = tools
         self.prompts = prompts
         self.resources = resources
@@ -48,16 +57,18 @@ public struct Catalog: Sendable {
     let resourceIndex: [String: Int]
     let templateMatchers: [URITemplate]
     public let generation: UInt32
+    /// What was left out and why: entries without a key or input schema, and names or URIs that an earlier
+    /// backend (in config order) already serves. Boot refuses a catalog with problems; a refresh logs them.
+    public let problems: [CatalogProblem]
 
-    /// Builds the catalog from each backend's `list_tools` answer, in backend order.
-    public init(backends: [(name: String, tools: [JSON])], generation: UInt32 = 1) throws(CatalogError) {
-        try self.init(listings: backends.map { BackendListing(name: $0.name, tools: $0.tools) }, generation: generation)
-    }
+    /// An empty catalog.
+    public init() { self.init(listings: []) }
 
-    /// Builds the catalog from each backend's listings, in backend order.
-    /// - Throws: `CatalogError` for an entry without its key (tool or prompt name, resource URI, template), or a
-    ///   key two backends both serve: a collision is an error at boot, never a silent overwrite.
-    public init(listings: [BackendListing], generation: UInt32 = 1) throws(CatalogError) {
+    /// Builds the catalog from each backend's listings, in backend order. Never fails: an entry that cannot be
+    /// served, or whose exposed name or URI an earlier backend already serves, is left out and named in
+    /// `problems` (a collision is never a silent overwrite).
+    public init(listings: [BackendListing], generation: UInt32 = 1) {
+        var problems: [CatalogProblem] = []
         var tools: [CatalogTool] = []
         var index: [String: Int] = [:]
         var prompts: [CatalogEntry] = []
@@ -66,39 +77,54 @@ public struct Catalog: Sendable {
         var resourceIndex: [String: Int] = [:]
         var templates: [CatalogEntry] = []
         var templateIndex: [String: Int] = [:]
-        func add(_ items: [JSON], key field: String, noun: String, backend: String, into list: inout [CatalogEntry],
-                 index: inout [String: Int]) throws(CatalogError) {
+        func add(_ items: [JSON], key field: String, noun: String, backend: String, prefix: String?,
+                 into list: inout [CatalogEntry], index: inout [String: Int]) {
             for item in items {
-                guard let key = item[field]?.stringValue, !key.isEmpty else {
-                    throw CatalogError(message: "backend \(backend) listed a \(noun) without a \(field)")
+                guard let upstream = item[field]?.stringValue, !upstream.isEmpty else {
+                    problems.append(CatalogProblem(backend, "backend \(backend) listed a \(noun) without a \(field)"))
+                    continue
                 }
-                if let other = index[key] {
-                    throw CatalogError(
-                        message: "\(noun) \(key) is served by both backend \(list[other].backend) and backend \(backend)")
+                var exposed = upstream
+                var relayed = item
+                if let prefix, field == "name" {
+                    exposed = prefix + "__" + upstream
+                    relayed = item.setting("name", to: .string(exposed))
                 }
-                index[key] = list.count
-                list.append(CatalogEntry(key: key, backend: backend, item: item))
+                if let other = index[exposed] {
+                    problems.append(CatalogProblem(
+                        backend, "\(noun) \(exposed) is served by both backend \(list[other].backend) and backend \(backend)"))
+                    continue
+                }
+                index[exposed] = list.count
+                list.append(CatalogEntry(key: exposed, backend: backend, upstreamKey: upstream, item: relayed))
             }
         }
         for b in listings {
             for t in b.tools {
-                guard let name = t["name"]?.stringValue, !name.isEmpty else {
-                    throw CatalogError(message: "backend \(b.name) listed a tool without a name")
+                guard let upstream = t["name"]?.stringValue, !upstream.isEmpty else {
+                    problems.append(CatalogProblem(b.name, "backend \(b.name) listed a tool without a name"))
+                    continue
                 }
                 guard case .object = t["inputSchema"] ?? .null else {
-                    throw CatalogError(message: "backend \(b.name): tool \(name) has no inputSchema object (TOOL-3)")
+                    problems.append(CatalogProblem(b.name, "backend \(b.name): tool \(upstream) has no inputSchema object (TOOL-3)"))
+                    continue
                 }
+                let name = ToolName.exposed(upstream, prefix: b.prefix)
                 if let other = index[name] {
-                    throw CatalogError(
-                        message: "tool \(name) is served by both backend \(tools[other].backend) and backend \(b.name)")
+                    problems.append(CatalogProblem(
+                        b.name, "tool \(name) is served by both backend \(tools[other].backend) and backend \(b.name)"))
+                    continue
                 }
                 index[name] = tools.count
-                tools.append(CatalogTool(name: name, backend: b.name, tool: t))
+                tools.append(CatalogTool(name: name, backend: b.name, upstreamName: upstream,
+                                         tool: name == upstream ? t : t.setting("name", to: .string(name))))
             }
-            try add(b.prompts, key: "name", noun: "prompt", backend: b.name, into: &prompts, index: &promptIndex)
-            try add(b.resources, key: "uri", noun: "resource", backend: b.name, into: &resources, index: &resourceIndex)
-            try add(b.templates, key: "uriTemplate", noun: "resource template", backend: b.name, into: &templates,
-                    index: &templateIndex)
+            add(b.prompts, key: "name", noun: "prompt", backend: b.name, prefix: b.prefix, into: &prompts,
+                index: &promptIndex)
+            add(b.resources, key: "uri", noun: "resource", backend: b.name, prefix: nil, into: &resources,
+                index: &resourceIndex)
+            add(b.templates, key: "uriTemplate", noun: "resource template", backend: b.name, prefix: nil,
+                into: &templates, index: &templateIndex)
         }
         self.tools = tools
         self.index = index
@@ -109,6 +135,7 @@ public struct Catalog: Sendable {
         self.templates = templates
         templateMatchers = templates.map { URITemplate($0.key) }
         self.generation = generation
+        self.problems = problems
     }
 
     public func tool(named name: String) -> CatalogTool? { index[name].map { tools[$0] } }
@@ -120,6 +147,46 @@ public struct Catalog: Sendable {
         if let i = resourceIndex[uri] { return (resources[i], "resource") }
         for (i, m) in templateMatchers.enumerated() where m.matches(uri) { return (templates[i], "resource_template") }
         return nil
+    }
+}
+
+/// An entry left out of the catalog: the backend that listed it and why.
+public struct CatalogProblem: Sendable, CustomStringConvertible {
+    public var backend: String
+    public var message: String
+    public init(_ backend: String, _ message: String) {
+        self.backend = backend
+        self.message = message
+    }
+    public var description: String { message }
+}
+
+/// Exposed tool names: what LLM clients accept as a function name, `^[a-zA-Z0-9_-]{1,64}$`, for every backend.
+public enum ToolName {
+    public static let maxLength = 64
+
+    /// `<prefix>__<name>` (or `name`), with every character outside `[a-zA-Z0-9_-]` replaced by `_`; a name
+    /// longer than 64 keeps its first 55 characters and gets `_` and 8 hex digits of its SHA-256, so distinct long
+    /// names stay distinct.
+    public static func exposed(_ name: String, prefix: String?) -> String {
+        let raw = prefix.map { $0 + "__" + name } ?? name
+        var out = Array(raw.utf8).map { c -> UInt8 in
+            switch c {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                return c
+            default: return UInt8(ascii: "_")
+            }
+        }
+        if out.count > maxLength {
+            var digest = [UInt8](repeating: 0, count: 32)
+            let bytes = Array(raw.utf8)
+            _ = crypto_hash_sha256(&digest, bytes, UInt64(bytes.count))
+            let hex = Array("0123456789abcdef".utf8)
+            out = Array(out.prefix(maxLength - 9)) + [UInt8(ascii: "_")]
+                + digest.prefix(4).flatMap { [hex[Int($0 >> 4)], hex[Int($0 & 0xF)]] }
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 

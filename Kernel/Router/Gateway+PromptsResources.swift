@@ -3,7 +3,7 @@ import MCPGFrames
 import MCPGJSON
 
 /// The catalog lists a principal sees filtered by policy, one cache entry per kind.
-enum ListKind: String, Sendable {
+public enum ListKind: String, Sendable {
     case tools, prompts, resources, templates
 
     /// The policy question for each catalog entry of this kind.
@@ -48,6 +48,7 @@ extension Gateway {
     /// gateway cursors (PAGE-1, GW-4). The first page is audited with how many entries were hidden.
     func list(_ kind: ListKind, id: RequestID, params: JSON?, identity: Identity, caller: Caller,
               session: Session) async -> Reply {
+        let catalog = self.catalog
         var offset = 0
         if let c = params?["cursor"] {
             guard let s = c.stringValue, let o = cursors.decode(s, generation: catalog.generation) else {
@@ -64,7 +65,7 @@ extension Gateway {
         case .resources: (total, item) = (catalog.resources.count, { [catalog] in catalog.resources[$0].item })
         case .templates: (total, item) = (catalog.templates.count, { [catalog] in catalog.templates[$0].item })
         }
-        let visible = await visible(kind, identity.principal, context: listContext(caller))
+        let visible = await visible(kind, identity.principal, in: catalog, context: listContext(caller))
         guard offset <= visible.count else {
             return .frame(.errorResponse(id: id, error: .invalidParams("Invalid cursor")))
         }
@@ -94,7 +95,7 @@ extension Gateway {
             return .frame(.errorResponse(id: id, error: .invalidParams("params.arguments must be an object")))
         }
         let entry = catalog.prompt(named: name)
-        var request: JSONObject = ["name": .string(name), "arguments": arguments]
+        var request: JSONObject = ["name": .string(entry?.upstreamKey ?? name), "arguments": arguments]
         if let meta = params?["_meta"] { request["_meta"] = meta }
         return await relay(
             id: id, method: "prompts/get", op: "get_prompt",
@@ -126,9 +127,10 @@ extension Gateway {
 
     /// Policy → backend op → durable audit record → answer, for requests without transforms. Policy runs first,
     /// also for names no backend serves, so a denied caller cannot probe what exists.
+    /// `unsupported`: the answer when the backend has no such op (-32601); nil relays -32601 to the client.
     func relay(id: RequestID, method: String, op: String, target: PolicyTarget, known: Bool, unknown: RPCError,
                request: JSONObject, auditFields: JSONObject, identity: Identity, caller: Caller, session: Session,
-               emit: (@Sendable (JSON) -> Bool)?) async -> Reply {
+               emit: (@Sendable (JSON) -> Bool)?, unsupported: JSON? = nil) async -> Reply {
         let start = ContinuousClock.now
         let cid = RandomID.correlation()
         var event = auditEvent(cid, type: method, session: session, caller: caller, identity: identity)
@@ -151,8 +153,12 @@ extension Gateway {
 
         var call = request
         call["principal"] = identity.principal.json
-        let forward: (@Sendable (JSON) -> Bool)? = emit
-        switch await backend.caller.call(op: op, request: .object(call), timeout: settings.callTimeout, emit: forward) {
+        let forward = forwarder(emit, session: session, backend: backend)
+        var answer = await backend.caller.call(op: op, request: .object(call), timeout: settings.callTimeout, emit: forward)
+        if let unsupported, case .failure(let f) = answer, case .plugin(let code, _) = f.kind, code == -32601 {
+            answer = .success(unsupported)
+        }
+        switch answer {
         case .success(var result):
             guard case .object(var obj) = result else {
                 return await failed(.pluginFailure(), detail: "\(backend.label): \(op) answered a non-object")
@@ -165,7 +171,7 @@ extension Gateway {
         case .failure(let f):
             switch f.kind {
             case .cancelled: return .none
-            case .plugin(let code, let message) where code == -32602 || code == -32002:
+            case .plugin(let code, let message) where code == -32602 || code == -32002 || code == -32601:
                 // The backend's own "no such prompt/resource" or bad arguments: the client's error, said as is.
                 return await failed(RPCError(code: code, message: message), detail: message)
             default:

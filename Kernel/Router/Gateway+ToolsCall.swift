@@ -62,15 +62,9 @@ extension Gateway {
             }
         }
 
-        var call: JSONObject = ["name": .string(name), "arguments": arguments, "principal": principalJSON]
+        var call: JSONObject = ["name": .string(entry.upstreamName), "arguments": arguments, "principal": principalJSON]
         if let meta = params?["_meta"] { call["_meta"] = meta }
-        let forward: (@Sendable (JSON) -> Bool)? = emit.map { emit in
-            { @Sendable message in
-                // Plugins may send notifications only; a request would need routing of its answer.
-                guard message["method"]?.stringValue != nil, message["id"] == nil else { return false }
-                return emit(message)
-            }
-        }
+        let forward = forwarder(emit, session: session, backend: backend)
         var result: JSON
         switch await backend.caller.call(op: "call_tool", request: .object(call), timeout: settings.callTimeout, emit: forward) {
         case .success(let r):

@@ -46,7 +46,10 @@ public final class Gateway: Sendable {
     let policy: PolicyChain
     let transforms: [Stage]
     let backends: [String: Stage]
-    let catalog: Catalog
+    /// The catalog as it changes (refreshes, backends going down and up).
+    public let store: CatalogStore
+    /// The current catalog; read it once per request, so one request sees one catalog.
+    var catalog: Catalog { store.current }
     let audit: any AuditTrail
     let settings: GatewaySettings
     let logger: Logger
@@ -62,13 +65,23 @@ public final class Gateway: Sendable {
         var entries: [String: (visible: [Int], at: ContinuousClock.Instant)] = [:]
     }
 
-    public init(identity: [Stage], policy: [Stage], transforms: [Stage], backends: [String: Stage], catalog: Catalog,
-                audit: any AuditTrail, settings: GatewaySettings, sessions: SessionTable, logger: Logger) {
+    /// A gateway whose catalog never changes.
+    public convenience init(identity: [Stage], policy: [Stage], transforms: [Stage], backends: [String: Stage],
+                            catalog: Catalog, audit: any AuditTrail, settings: GatewaySettings, sessions: SessionTable,
+                            logger: Logger) {
+        self.init(identity: identity, policy: policy, transforms: transforms, backends: backends,
+                  store: CatalogStore(fixed: catalog), audit: audit, settings: settings, sessions: sessions,
+                  logger: logger)
+    }
+
+    public init(identity: [Stage], policy: [Stage], transforms: [Stage], backends: [String: Stage],
+                store: CatalogStore, audit: any AuditTrail, settings: GatewaySettings, sessions: SessionTable,
+                logger: Logger) {
         self.identity = identity
         self.policy = PolicyChain(stages: policy, mode: settings.policyMode, timeout: settings.callTimeout, logger: logger)
         self.transforms = transforms
         self.backends = backends
-        self.catalog = catalog
+        self.store = store
         self.audit = audit
         self.settings = settings
         self.sessions = sessions
@@ -142,8 +155,11 @@ public final class Gateway: Sendable {
         case .notification(let method, let params):
             notification(method: method, params: params, session: session)
             return .none
-        case .response, .errorResponse:
-            // The gateway sends no requests to clients yet; answers to unknown requests are ignored (CANC-1).
+        case .response(let id, let result):
+            answerFromClient(id, ["result": result], session: session)
+            return .none
+        case .errorResponse(let id, let error):
+            if let id { answerFromClient(id, ["error": error.json], session: session) }
             return .none
         }
     }
@@ -175,6 +191,17 @@ public final class Gateway: Sendable {
         case "resources/read":
             return await readResource(id: id, params: params, identity: identity, caller: caller, session: session,
                                       emit: emit)
+        case "resources/subscribe", "resources/unsubscribe":
+            return await subscription(method, id: id, params: params, identity: identity, caller: caller, session: session)
+        case "completion/complete":
+            return await complete(id: id, params: params, identity: identity, caller: caller, session: session)
+        case "logging/setLevel":
+            // LOG-1: the session's threshold for notifications/message relayed from backends.
+            guard let level = params?["level"]?.stringValue, let rank = LogLevels.rank(level) else {
+                return fail(.invalidParams("params.level must be one of \(LogLevels.names.joined(separator: ", "))"))
+            }
+            session.setLogLevel(rank)
+            return .frame(.response(id: id, result: .object([:])))
         default:
             return fail(.methodNotFound(method))
         }
@@ -230,7 +257,8 @@ public final class Gateway: Sendable {
         let version = supportedProtocolVersions.contains(requested) ? requested : supportedProtocolVersions[0]
         let session = Session(
             id: RandomID.session(), owner: identity.principal.id, protocolVersion: version,
-            clientInfo: params?["clientInfo"] ?? .null, clientCapabilities: params?["capabilities"] ?? .object([:]))
+            clientInfo: params?["clientInfo"] ?? .null, clientCapabilities: params?["capabilities"] ?? .object([:]),
+            pinned: caller.transport == "stdio")
         let cid = RandomID.correlation()
         var event = auditEvent(cid, type: "initialize", session: session, caller: caller, identity: identity)
         event["protocolVersion"] = .string(version)
@@ -247,14 +275,17 @@ public final class Gateway: Sendable {
         return .initialized(.response(id: id, result: result), session)
     }
 
-    /// LIFE-2, PROMPT-1, RES-1: tools always; prompts and resources when some backend serves them.
+    /// LIFE-2, LIFE-8, GW-2: tools, prompts, resources, completions and logging. Lists change whenever a backend
+    /// reports a change, is refreshed, goes down past its grace period or comes back, so `listChanged` is true;
+    /// backends may come up with prompts or resources after boot, so those are advertised even while empty.
     var capabilities: JSON {
-        var c: JSONObject = ["tools": ["listChanged": false]]
-        if !catalog.prompts.isEmpty { c["prompts"] = ["listChanged": false] }
-        if !catalog.resources.isEmpty || !catalog.templates.isEmpty {
-            c["resources"] = ["subscribe": false, "listChanged": false]
-        }
-        return .object(c)
+        [
+            "tools": ["listChanged": true],
+            "prompts": ["listChanged": true],
+            "resources": ["subscribe": true, "listChanged": true],
+            "completions": [:],
+            "logging": [:],
+        ]
     }
 
     // MARK: - Policy
@@ -273,8 +304,8 @@ public final class Gateway: Sendable {
 
     /// The catalog indices of the entries of `kind` that `principal` may see, from the cache when the policy
     /// versions, the catalog and the caller's transport and address are unchanged and the entry is fresh.
-    func visible(_ kind: ListKind, _ principal: Principal, context: JSONObject) async -> [Int] {
-        let version = await policy.versionKey()
+    func visible(_ kind: ListKind, _ principal: Principal, in catalog: Catalog, context: JSONObject) async -> [Int] {
+        let version = await policy.versionKey().map { $0 + "\u{0}" + String(catalog.generation) }
         let key = kind.rawValue + "\u{0}" + principal.cacheKey + "\u{0}" + (context["transport"]?.stringValue ?? "")
             + "\u{0}" + (context["peer"]?.stringValue ?? "")
         let now = ContinuousClock.now

@@ -22,10 +22,35 @@ public final class Session: Sendable {
         /// arrived before it did.
         var inflight: [RequestID: (task: Task<Void, Never>?, cancelled: Bool)] = [:]
         var closed = false
+        /// `logging/setLevel` (LOG-1): the least severe level relayed; nil: everything.
+        var logLevel: Int?
+        /// URIs this session subscribed to (RES-6).
+        var subscriptions: Set<String> = []
     }
     let state: Mutex<State>
 
-    init(id: String, owner: String, protocolVersion: String, clientInfo: JSON, clientCapabilities: JSON) {
+    /// Where messages not tied to a request go: the GET streams (HTTP-9) or stdout (stdio), newest first.
+    struct Outbound {
+        var next: UInt64 = 0
+        var senders: [(token: UInt64, send: @Sendable (JSON) -> Bool)] = []
+    }
+    let outbound = Mutex(Outbound())
+
+    /// Requests the gateway sent the client on a plugin's behalf (GW-5, GW-6), by the id the client saw: who
+    /// waits for the answer and under which id.
+    struct ClientRequest: Sendable {
+        var caller: any PluginCaller
+        var label: String
+        var pluginID: JSON
+    }
+    let clientRequests = Mutex<(next: UInt64, waiting: [String: ClientRequest])>((0, [:]))
+
+    /// Never expires for idleness (the stdio session lives as long as its stream).
+    public let pinned: Bool
+
+    init(id: String, owner: String, protocolVersion: String, clientInfo: JSON, clientCapabilities: JSON,
+         pinned: Bool = false) {
+        self.pinned = pinned
         self.id = id
         self.owner = owner
         self.protocolVersion = protocolVersion
@@ -84,6 +109,67 @@ public final class Session: Sendable {
     }
 
     public var isClosed: Bool { state.withLock { $0.closed } }
+
+    // MARK: - Messages outside requests
+
+    /// Adds a channel for unsolicited messages; returns the token to remove it with.
+    public func attachOutbound(_ send: @escaping @Sendable (JSON) -> Bool) -> UInt64 {
+        outbound.withLock { o in
+            o.next += 1
+            o.senders.insert((o.next, send), at: 0)
+            return o.next
+        }
+    }
+
+    public func detachOutbound(_ token: UInt64) {
+        outbound.withLock { o in o.senders.removeAll { $0.token == token } }
+    }
+
+    /// Sends `message` on exactly one channel (HTTP-10), the newest that accepts it; channels that refuse are
+    /// dropped. Returns false when none took it (no GET stream open: the message is not kept).
+    @discardableResult
+    public func notify(_ message: JSON) -> Bool {
+        let senders = outbound.withLock { $0.senders }
+        for s in senders {
+            if s.send(message) { return true }
+            detachOutbound(s.token)
+        }
+        return false
+    }
+
+    /// True when a message at RFC 5424 `level` passes the session's `logging/setLevel` (LOG-1).
+    func wantsLog(_ level: String) -> Bool {
+        guard let min = state.withLock({ $0.logLevel }) else { return true }
+        return (LogLevels.rank(level) ?? Int.max) >= min
+    }
+
+    func setLogLevel(_ rank: Int) { state.withLock { $0.logLevel = rank } }
+
+    func subscribe(_ uri: String) { _ = state.withLock { $0.subscriptions.insert(uri) } }
+    func unsubscribe(_ uri: String) { _ = state.withLock { $0.subscriptions.remove(uri) } }
+    func isSubscribed(_ uri: String) -> Bool { state.withLock { $0.subscriptions.contains(uri) } }
+
+    /// Registers a request to the client and returns the id to send it under.
+    func expectAnswer(_ r: ClientRequest) -> String {
+        clientRequests.withLock { t in
+            t.next += 1
+            let id = "mcpg-\(t.next)"
+            t.waiting[id] = r
+            return id
+        }
+    }
+
+    /// The request an answer from the client belongs to, removed; nil for unknown ids (ignored, CANC-1).
+    func takeAnswer(_ id: RequestID) -> ClientRequest? {
+        guard case .string(let s) = id else { return nil }
+        return clientRequests.withLock { $0.waiting.removeValue(forKey: s) }
+    }
+}
+
+/// RFC 5424 severities as MCP names them (LOG-1), least severe first.
+enum LogLevels {
+    static let names = ["debug", "info", "notice", "warning", "error", "critical", "alert", "emergency"]
+    static func rank(_ name: String) -> Int? { names.firstIndex(of: name) }
 }
 
 /// The live sessions of the HTTP front. Short critical sections only; never awaits under the lock.
@@ -124,7 +210,9 @@ public final class SessionTable: Sendable {
     @discardableResult
     public func sweep(now: ContinuousClock.Instant = .now) -> Int {
         let expired = sessions.withLock { t -> [Session] in
-            let old = t.values.filter { s in s.state.withLock { now - $0.lastSeen > idleTimeout && $0.inflight.isEmpty } }
+            let old = t.values.filter { s in
+                !s.pinned && s.state.withLock { now - $0.lastSeen > idleTimeout && $0.inflight.isEmpty }
+            }
             for s in old { t.removeValue(forKey: s.id) }
             return old
         }
@@ -133,6 +221,26 @@ public final class SessionTable: Sendable {
     }
 
     public var count: Int { sessions.withLock { $0.count } }
+
+    /// Sends a notification to every open session (list changes).
+    public func broadcast(_ message: JSON) {
+        for s in sessions.withLock({ Array($0.values) }) where s.isInitialized { s.notify(message) }
+    }
+
+    /// Sends `notifications/resources/updated` for `uri` to the sessions subscribed to it (RES-6).
+    public func broadcastResourceUpdate(_ uri: String) {
+        resourceUpdated(uri, notification: [
+            "jsonrpc": "2.0", "method": "notifications/resources/updated", "params": ["uri": .string(uri)],
+        ])
+    }
+
+    /// Sends a backend's `notifications/resources/updated` to the sessions subscribed to `uri` (RES-6).
+    func resourceUpdated(_ uri: String, notification: JSON) {
+        for s in sessions.withLock({ Array($0.values) }) where s.isSubscribed(uri) { s.notify(notification) }
+    }
+
+    /// Removes a session without the principal check (the stdio front, at end of stream).
+    public func drop(_ id: String) { _ = sessions.withLock { $0.removeValue(forKey: id) } }
 
     /// Ends every session (shutdown).
     public func closeAll() {

@@ -501,8 +501,9 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case session
     }
 
-    /// GET opens the session's server-to-client SSE stream (HTTP-9). The gateway has no unsolicited messages
-    /// yet, so the stream carries keep-alive comments until the session ends or the client goes away.
+    /// GET opens the session's server-to-client SSE stream (HTTP-9): list changes and resource updates, with
+    /// keep-alive comments between them, until the session ends or the client goes away. With several streams
+    /// open, each message goes on the newest one (HTTP-10).
     func get(context: ChannelHandlerContext, headers: RequestHeaders) {
         let accept = headers["accept"]?.lowercased() ?? ""
         guard accept.contains("text/event-stream") else {
@@ -513,6 +514,17 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             let stream = ResponseStream()
             self.stream = stream
             self.startStream(context: ctx, stream: stream)
+            let loop = ctx.eventLoop
+            let bound = NIOLoopBound((self, ctx), eventLoop: loop)
+            let token = session.attachOutbound { message in
+                guard !stream.closed.load(ordering: .relaxed) else { return false }
+                loop.execute {
+                    let (handler, c) = bound.value
+                    handler.sendEvent(context: c, stream: stream, message)
+                }
+                return true
+            }
+            ctx.channel.closeFuture.whenComplete { _ in session.detachOutbound(token) }
             self.keepAlive(context: ctx, stream: stream, session: session)
         }
     }

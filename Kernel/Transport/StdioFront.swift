@@ -82,6 +82,9 @@ public final class StdioFront: Service {
                             if case .initialized(let f, let s) = reply {
                                 session.withLock { $0 = s }
                                 send(f.json)
+                                // List changes and resource updates go to stdout too.
+                                _ = s.attachOutbound { m in self.send(m); return true }
+                                gateway.sessions.insert(s)
                             } else if case .frame(let f) = reply {
                                 send(f.json)
                             }
@@ -101,7 +104,10 @@ public final class StdioFront: Service {
             }
             await group.waitForAll()
         }
-        session.withLock { $0 }?.close()
+        if let s = session.withLock({ $0 }) {
+            gateway.sessions.drop(s.id)
+            s.close()
+        }
         logger.info("stdio client closed the stream")
     }
 }

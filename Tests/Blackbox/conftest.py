@@ -33,9 +33,9 @@ QUICKSTART = REPO / "examples" / "quickstart" / "mcpg.yaml"
 DEMO_KEY = "quickstart-demo-key"
 PROTOCOL_VERSION = "2025-11-25"
 PLUGINS = ["apikey", "anonymous", "rules", "cedar", "casbin", "opa", "redact", "mock", "jsonl"]
-# Tools the quickstart's rules give everyone; admin.reset is for the admins group only.
+# Tools the quickstart's rules give everyone; admin_reset is for the admins group only.
 PUBLIC_TOOLS = {"echo", "get_weather", "lookup_customer", "count_slowly"}
-ADMIN_TOOL = "admin.reset"
+ADMIN_TOOL = "admin_reset"
 CORRELATION_KEY = "dev.mcpg/correlationId"
 CARD = "4111 1111 1111 1111"
 

@@ -239,7 +239,7 @@ def test_cursor_from_other_principal_does_not_leak(gateway: Gateway) -> None:
 
 
 def test_denied_tool_is_hidden_and_refused_without_detail(gateway: Gateway, raw: RawSession) -> None:
-    """Policy: admin.reset is absent from an anonymous tools/list; calling it → -32003 "Not permitted" whose
+    """Policy: admin_reset is absent from an anonymous tools/list; calling it → -32003 "Not permitted" whose
     message and data name no rule or backend (data carries only the correlation id, which is in the ledger)."""
     listed = []
     cursor = None
@@ -274,7 +274,7 @@ def test_unknown_tool_is_refused_like_a_denied_one(raw: RawSession) -> None:
 
 
 def test_demo_key_sees_and_calls_admin_tool(gateway: Gateway) -> None:
-    """The demo key authenticates as `demo` in group admins: admin.reset is listed and callable."""
+    """The demo key authenticates as `demo` in group admins: admin_reset is listed and callable."""
     with RawSession(gateway.url, key=DEMO_KEY) as s:
         s.initialize()
         listed = []

@@ -24,7 +24,7 @@ def explain(config: Path, *args: str):
 
 def test_explain_allow_names_the_rule(tmp_path: Path) -> None:
     config = make_config(tmp_path)
-    r = explain(config.path, "--principal", "demo", "--group", "admins", "--resource", "admin.reset",
+    r = explain(config.path, "--principal", "demo", "--group", "admins", "--resource", "admin_reset",
                 "--backend", "demo")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "decision: allow (chains.policy: all)" in r.stdout
@@ -33,7 +33,7 @@ def test_explain_allow_names_the_rule(tmp_path: Path) -> None:
 
 def test_explain_deny_exits_1_with_the_reason(tmp_path: Path) -> None:
     config = make_config(tmp_path)
-    r = explain(config.path, "--principal", "anonymous", "--resource", "admin.reset", "--backend", "demo")
+    r = explain(config.path, "--principal", "anonymous", "--resource", "admin_reset", "--backend", "demo")
     assert r.returncode == 1
     assert "decision: deny" in r.stdout
     assert "policy[0]: deny: default deny" in r.stdout
@@ -59,10 +59,10 @@ def test_policy_example_is_valid_and_explains(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "policy[0]: allow: everyone-basic" in r.stdout
     assert "policy[1]: deny: p, anonymous, lookup_customer, tools/call, deny" in r.stdout
-    r = explain(EXAMPLE, "--principal", "demo", "--group", "admins", "--resource", "admin.reset", "--peer", "10.0.0.9")
+    r = explain(EXAMPLE, "--principal", "demo", "--group", "admins", "--resource", "admin_reset", "--peer", "10.0.0.9")
     assert r.returncode == 1
     assert "admin-from-loopback-only" in r.stdout
-    r = explain(EXAMPLE, "--principal", "demo", "--group", "admins", "--resource", "admin.reset")
+    r = explain(EXAMPLE, "--principal", "demo", "--group", "admins", "--resource", "admin_reset")
     assert r.returncode == 0, r.stdout
 
 
@@ -241,7 +241,7 @@ policy:
     ok = rpc(gw, "tools/call", {"name": "echo", "arguments": {"message": "rego"}}, sid, rid=2).json()
     ev = wait_for_event(gw.config.ledger, ok["result"]["_meta"][CORRELATION_KEY])
     assert ev["decision"]["plugins"][0]["reasons"] == ["public-tool"]
-    denied = rpc(gw, "tools/call", {"name": "admin.reset", "arguments": {}}, sid, rid=3).json()
+    denied = rpc(gw, "tools/call", {"name": "admin_reset", "arguments": {}}, sid, rid=3).json()
     assert denied["error"]["code"] == -32003
 
 
@@ -297,7 +297,7 @@ policy:
     assert listed(gw, sid) == PUBLIC_TOOLS
     ok = rpc(gw, "tools/call", {"name": "echo", "arguments": {"message": "remote"}}, sid, rid=2).json()
     assert ok["result"]["content"][0]["text"] == "remote"
-    denied = rpc(gw, "tools/call", {"name": "admin.reset", "arguments": {}}, sid, rid=3).json()
+    denied = rpc(gw, "tools/call", {"name": "admin_reset", "arguments": {}}, sid, rid=3).json()
     assert denied["error"]["code"] == -32003
     ev = wait_for_event(gw.config.ledger, denied["error"]["data"]["correlationId"])
     assert ev["decision"]["plugins"][0]["effect"] == "deny"

@@ -26,4 +26,4 @@ def test_readme_walkthrough_snippet_runs(gateway_factory: Any) -> None:
     assert lines[0] == "['echo', 'get_weather', 'lookup_customer', 'count_slowly']", r.stdout
     assert lines[1] == "hello"
     assert "[REDACTED:card]" in lines[2] and "4111" not in lines[2]
-    assert "admin.reset" in lines[3], "the demo key sees the admin tool"
+    assert "admin_reset" in lines[3], "the demo key sees the admin tool"

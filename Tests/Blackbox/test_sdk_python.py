@@ -2,7 +2,7 @@
 
 Covers LIFE-1..4 (handshake through the SDK), TOOL-2/TOOL-5 (list and call), TOOL-7/TOOL-8 (structured output,
 validated by the SDK against the tool's outputSchema), PROG-1/PROG-2 (progress through the SDK's callback), the
-gateway's policy (-32003, admin.reset only with the demo key) and redaction, STDIO-1..3, and NEXT-12 (the SDK's
+gateway's policy (-32003, admin_reset only with the demo key) and redaction, STDIO-1..3, and NEXT-12 (the SDK's
 default "auto" mode probes the 2026 protocol first and must fall back to the handshake).
 """
 
@@ -109,7 +109,7 @@ def test_http_structured_output(gateway: Gateway) -> None:
 
 
 def test_http_admin_tool_needs_demo_key(gateway: Gateway) -> None:
-    """Policy: anonymous callers neither see nor may call admin.reset; the demo key (group admins) can."""
+    """Policy: anonymous callers neither see nor may call admin_reset; the demo key (group admins) can."""
 
     async def body() -> None:
         async with http_session(gateway.url) as anon:
@@ -209,7 +209,7 @@ def test_stdio_list_and_call(tmp_path: Path) -> None:
 
 
 def test_stdio_api_key_from_environment(tmp_path: Path) -> None:
-    """STDIO-4: over stdio the credential comes from MCPG_API_KEY; with the demo key admin.reset is visible."""
+    """STDIO-4: over stdio the credential comes from MCPG_API_KEY; with the demo key admin_reset is visible."""
     config = make_config(tmp_path)
 
     async def body() -> None:

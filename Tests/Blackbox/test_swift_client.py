@@ -1,7 +1,7 @@
 """The official Swift MCP SDK (modelcontextprotocol/swift-sdk 0.12.x) against the gateway over Streamable HTTP.
 
 Tests/Blackbox/SwiftClient is a separate SwiftPM package with one executable, `mcpg-swift-client URL [KEY]`,
-that lists tools, calls echo and admin.reset, and prints a JSON summary. It is built here in release mode into
+that lists tools, calls echo and admin_reset, and prints a JSON summary. It is built here in release mode into
 its own `.build` (cached between runs; the first build takes a few minutes).
 """
 
@@ -56,7 +56,7 @@ def run_client(binary: Path, url: str, key: str | None = None) -> dict[str, Any]
 
 def test_swift_sdk_client_anonymous(swift_client: Path, gateway: Gateway) -> None:
     """LIFE-2/3 and TOOL-2/5 through the Swift SDK: handshake at 2025-11-25, all public tools over 2 pages
-    (page_size 2), echo answered with a correlation id found in the ledger, admin.reset refused with -32003."""
+    (page_size 2), echo answered with a correlation id found in the ledger, admin_reset refused with -32003."""
     summary = run_client(swift_client, gateway.url)
     assert summary["protocolVersion"] == PROTOCOL_VERSION
     assert summary["serverName"]
@@ -71,7 +71,7 @@ def test_swift_sdk_client_anonymous(swift_client: Path, gateway: Gateway) -> Non
 
 
 def test_swift_sdk_client_with_key(swift_client: Path, gateway: Gateway) -> None:
-    """With the demo key (sent by the SDK transport's request modifier) admin.reset is listed and callable."""
+    """With the demo key (sent by the SDK transport's request modifier) admin_reset is listed and callable."""
     summary = run_client(swift_client, gateway.url, DEMO_KEY)
     assert sorted(summary["tools"]) == sorted(PUBLIC_TOOLS | {ADMIN_TOOL})
     assert summary["echo"]["text"] == "hi from swift"

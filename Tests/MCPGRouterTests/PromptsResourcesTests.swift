@@ -90,17 +90,18 @@ let noSecrets = FakeCaller { op, req, _ in
         #expect(await h.request("resources/read", ["uri": "file:///secret.txt"], as: who, session: s, id: 5)?.error?.code == -32003)
     }
 
-    @Test func collisionsAreErrorsNotOverwrites() {
-        #expect(throws: CatalogError.self) {
-            try Catalog(listings: [BackendListing(name: "a", tools: [], prompts: [["name": "p"]]),
-                                   BackendListing(name: "b", tools: [], prompts: [["name": "p"]])])
-        }
-        #expect(throws: CatalogError.self) {
-            try Catalog(listings: [BackendListing(name: "a", tools: [], resources: [["uri": "x://1", "name": "1"]]),
-                                   BackendListing(name: "b", tools: [], resources: [["uri": "x://1", "name": "2"]])])
-        }
-        #expect(throws: CatalogError.self) {
-            try Catalog(listings: [BackendListing(name: "a", tools: [], resources: [["name": "no uri"]])])
-        }
+    @Test func collisionsAreReportedNotOverwrites() {
+        let prompts = Catalog(listings: [BackendListing(name: "a", tools: [], prompts: [["name": "p"]]),
+                                         BackendListing(name: "b", tools: [], prompts: [["name": "p"]])])
+        #expect(prompts.prompt(named: "p")?.backend == "a")
+        #expect(prompts.problems.map(\.backend) == ["b"])
+        let resources = Catalog(listings: [
+            BackendListing(name: "a", tools: [], resources: [["uri": "x://1", "name": "1"]]),
+            BackendListing(name: "b", tools: [], resources: [["uri": "x://1", "name": "2"]]),
+        ])
+        #expect(resources.resources.map(\.item["name"]) == ["1"])
+        #expect(resources.problems.first?.message == "resource x://1 is served by both backend a and backend b")
+        let noURI = Catalog(listings: [BackendListing(name: "a", tools: [], resources: [["name": "no uri"]])])
+        #expect(noURI.resources.isEmpty && noURI.problems.count == 1)
     }
 }

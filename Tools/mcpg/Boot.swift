@@ -89,46 +89,11 @@ enum Boot {
             Stage(plugin: e.0.ref.plugin, label: e.0.ref.path, caller: InstanceCaller(instance: e.1))
         }
         var backendStages: [String: Stage] = [:]
-        var listed: [BackendListing] = []
-        for (b, e) in zip(config.backends, stages[.backends] ?? []) {
-            let s = stage(e)
-            backendStages[b.name] = s
-            var listing = BackendListing(name: b.name, tools: [])
-            var ok = true
-            // Tools are required; prompts, resources and templates are optional (a backend without them answers
-            // "no such op", -32601).
-            for (op, member, required) in [
-                ("list_tools", "tools", true), ("list_prompts", "prompts", false), ("list_resources", "resources", false),
-                ("list_resource_templates", "resourceTemplates", false),
-            ] {
-                switch await s.caller.call(op: op, request: .object([:]), timeout: timeout, emit: nil) {
-                case .success(let answer):
-                    guard let items = answer[member]?.arrayValue else {
-                        diagnostics.append(b.ref.diagnostic("backend \(b.name): \(op) answered without a \(member) array"))
-                        ok = false
-                        continue
-                    }
-                    switch member {
-                    case "tools": listing.tools = items
-                    case "prompts": listing.prompts = items
-                    case "resources": listing.resources = items
-                    default: listing.templates = items
-                    }
-                case .failure(let f):
-                    if !required, case .plugin(let code, _) = f.kind, code == -32601 { continue }
-                    diagnostics.append(b.ref.diagnostic("backend \(b.name): \(op) failed: \(f.summary)"))
-                    ok = false
-                }
-            }
-            if ok { listed.append(listing) }
-        }
-        let catalog: Catalog
-        do throws(CatalogError) { catalog = try Catalog(listings: listed) } catch {
-            diagnostics.append(ConfigDiagnostic(SourceLocation(file: config.file, line: 0, column: 0), error.message))
-            throw ConfigError(diagnostics)
-        }
-        if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
-
+        for (b, e) in zip(config.backends, stages[.backends] ?? []) { backendStages[b.name] = stage(e) }
+        let store = CatalogStore(settings: config.backends.map { b in
+            BackendSettings(name: b.name, prefix: b.prefix, grace: .seconds(b.graceSeconds),
+                            refresh: b.refreshSeconds > 0 ? .seconds(b.refreshSeconds) : nil)
+        })
         let ledger: Ledger
         do throws(any Error) {
             let key = try MinisignSecretKey(contentsOfFile: config.audit.signingKey)
@@ -142,12 +107,42 @@ enum Boot {
                                     limit: config.server.http?.maxSessions ?? 10_000)
         let gateway = Gateway(
             identity: (stages[.identity] ?? []).map(stage), policy: (stages[.policy] ?? []).map(stage),
-            transforms: (stages[.transforms] ?? []).map(stage), backends: backendStages, catalog: catalog,
+            transforms: (stages[.transforms] ?? []).map(stage), backends: backendStages, store: store,
             audit: LedgerTrail(ledger: ledger),
             settings: GatewaySettings(
                 pageSize: config.server.pageSize, callTimeout: timeout, serverVersion: version,
                 policyMode: PolicyMode(rawValue: config.policyMode.rawValue) ?? .all),
             sessions: sessions, logger: logger)
+        // Every backend is listed at once. One that cannot be is left out (and retried while the gateway runs)
+        // unless its entry says `unavailable: refuse`; a name or URI two backends serve is a config error.
+        let listed = await withTaskGroup(of: (String, Result<BackendListing, StageFailure>).self) { group in
+            for b in config.backends { group.addTask { (b.name, await gateway.listBackend(b.name)) } }
+            var out: [String: Result<BackendListing, StageFailure>] = [:]
+            for await (name, r) in group { out[name] = r }
+            return out
+        }
+        for b in config.backends {
+            switch listed[b.name] {
+            case .success(let listing)?:
+                store.update(b.name, listing: listing)
+            case .failure(let f)?:
+                if b.refuseWhenUnavailable {
+                    diagnostics.append(b.ref.diagnostic("backend \(b.name) is unavailable: \(f.summary)"))
+                } else {
+                    store.markDown(b.name, reason: f.summary)
+                    logger.warning("backend unavailable at boot; starting without it and retrying",
+                                   metadata: ["mcpg.backend": "\(b.name)", "mcpg.error": "\(f.summary)"])
+                }
+            case nil:
+                break
+            }
+        }
+        let catalog = store.current
+        for p in catalog.problems {
+            let at = config.backends.first { $0.name == p.backend }?.location ?? SourceLocation(file: config.file, line: 0, column: 0)
+            diagnostics.append(ConfigDiagnostic(at, p.message))
+        }
+        if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
         logger.info("gateway ready", metadata: [
             "mcpg.plugins": "\(prepared.count)", "mcpg.tools": "\(catalog.tools.count)",
         ])

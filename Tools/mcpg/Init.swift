@@ -103,7 +103,7 @@ struct Init: ParsableCommand {
                     properties: { message: { type: string } }
                     required: [message]
                   result: { text: "{{message}}" }
-                - name: admin.whoami
+                - name: admin_whoami
                   description: Admins only.
                   inputSchema: { type: object }
                   result: { text: "you are an admin" }

@@ -56,6 +56,7 @@ struct Serve: AsyncParsableCommand {
         let sinkTask = Task { await sinks.run() }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        services.append(.init(service: CatalogKeeper(gateway: parts.gateway)))
         if stdio {
             let front = StdioFront(gateway: parts.gateway, logger: logger,
                                    maxMessageBytes: gatewayConfig.server.http?.maxBodyBytes ?? 4 << 20)
@@ -105,6 +106,14 @@ struct SessionSweeper: Service {
                 sessions.sweep()
             }
         }
+    }
+}
+
+/// Keeps the catalog current while the gateway runs (backend change notifications, refreshes, retries).
+struct CatalogKeeper: Service {
+    let gateway: Gateway
+    func run() async {
+        try? await cancelWhenGracefulShutdown { await gateway.maintainCatalog() }
     }
 }
 

@@ -1,7 +1,7 @@
 // mcpg-swift-client URL [KEY]
 //
 // Connects to an MCP server over Streamable HTTP with the official Swift SDK, lists the tools (following every
-// cursor), calls `echo {"message":"hi from swift"}` and `admin.reset {}`, and prints one JSON summary on stdout.
+// cursor), calls `echo {"message":"hi from swift"}` and `admin_reset {}`, and prints one JSON summary on stdout.
 // With KEY it sends `Authorization: Bearer KEY` on every request. Exit 0 when the summary was printed (a failed
 // tool call is part of the summary, not a failure of the program), 1 when connecting or listing failed, 2 on
 // usage errors. Diagnostics go to stderr.
@@ -89,7 +89,7 @@ do {
         pages += 1
     } while cursor != nil && pages < 100
     let echo = await call(client, "echo", ["message": "hi from swift"])
-    let reset = await call(client, "admin.reset", [:])
+    let reset = await call(client, "admin_reset", [:])
     let summary = Summary(
         serverName: initialized.serverInfo.name,
         serverVersion: initialized.serverInfo.version,
