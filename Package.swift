@@ -180,7 +180,10 @@ targets.append(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ],
         path: "Plugins/identity/oidc/JWT", swiftSettings: swiftSettings))
-targets.append(.testTarget(name: "JWTVerifierTests", dependencies: ["JWTVerifier", "MCPGJSON"], swiftSettings: swiftSettings))
+targets.append(
+    .testTarget(
+        name: "JWTVerifierTests", dependencies: ["JWTVerifier", "OIDCPlugin", "PluginKit", "MCPGJSON"],
+        swiftSettings: swiftSettings))
 
 for e in engines {
     targets.append(

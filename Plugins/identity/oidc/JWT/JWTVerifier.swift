@@ -1,1 +1,0 @@
-// JWT verification for the `oidc` identity plugin (placeholder until it lands).
