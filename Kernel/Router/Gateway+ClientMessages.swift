@@ -31,7 +31,7 @@ extension Gateway {
     }
 
     /// True when a client with `capabilities` may be sent `method` (LIFE-6, SAMP-1, SAMP-2, ELIC-1, ROOTS-1).
-    static func clientCan(_ method: String, params: JSON?, capabilities: JSON) -> Bool {
+    public static func clientCan(_ method: String, params: JSON?, capabilities: JSON) -> Bool {
         switch method {
         case "ping": return true
         case "roots/list": return capabilities["roots"]?.objectValue != nil

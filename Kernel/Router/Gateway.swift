@@ -275,17 +275,20 @@ public final class Gateway: Sendable {
         return .initialized(.response(id: id, result: result), session)
     }
 
-    /// LIFE-2, LIFE-8, GW-2: tools, prompts, resources, completions and logging. Lists change whenever a backend
-    /// reports a change, is refreshed, goes down past its grace period or comes back, so `listChanged` is true;
-    /// backends may come up with prompts or resources after boot, so those are advertised even while empty.
+    /// LIFE-2, LIFE-8, GW-2: what the backends can serve. A catalog kept by `maintainCatalog` changes whenever a
+    /// backend reports a change, is refreshed, goes down past its grace period or comes back, so `listChanged` is
+    /// true and prompts and resources are advertised even while empty (a backend may bring them later); a fixed
+    /// catalog advertises what it has.
     var capabilities: JSON {
-        [
-            "tools": ["listChanged": true],
-            "prompts": ["listChanged": true],
-            "resources": ["subscribe": true, "listChanged": true],
-            "completions": [:],
-            "logging": [:],
-        ]
+        let catalog = self.catalog
+        let changing = !store.settings.isEmpty
+        var c: JSONObject = ["tools": ["listChanged": .bool(changing)], "logging": [:]]
+        if changing || !catalog.prompts.isEmpty { c["prompts"] = ["listChanged": .bool(changing)] }
+        if changing || !catalog.resources.isEmpty || !catalog.templates.isEmpty {
+            c["resources"] = ["subscribe": true, "listChanged": .bool(changing)]
+        }
+        if changing || !catalog.prompts.isEmpty || !catalog.templates.isEmpty { c["completions"] = [:] }
+        return .object(c)
     }
 
     // MARK: - Policy

@@ -50,6 +50,12 @@ final class LiveBackend: Sendable {
     func ops(_ op: String) -> [JSON] { asked.withLock { $0.filter { $0.op == op }.map(\.request) } }
 }
 
+/// Collects what a session is sent outside requests (what a GET stream would carry).
+final class Inbox: Sendable {
+    let messages = Mutex<[JSON]>([])
+    func withLock<T: Sendable>(_ body: (inout [JSON]) -> T) -> T { messages.withLock { body(&$0) } }
+}
+
 /// Two backends, `a` (prefix `a`) and `b` (prefix `b`), that both serve `echo`.
 struct Federation {
     let a = LiveBackend(tools: ["echo", "ask", "weird.name!"], prompts: ["review", "plain"])
@@ -80,7 +86,7 @@ struct Federation {
     }
 
     /// An initialized session whose unsolicited messages (a GET stream's) are collected in `inbox`.
-    func open(_ who: Identity, capabilities: JSON = [:], inbox: Mutex<[JSON]>? = nil) async throws -> Session {
+    func open(_ who: Identity, capabilities: JSON = [:], inbox: Inbox? = nil) async throws -> Session {
         let reply = await gateway.handle(
             .request(id: .int(0), method: "initialize",
                      params: ["protocolVersion": "2025-11-25", "capabilities": capabilities, "clientInfo": ["name": "t", "version": "1"]]),
@@ -89,7 +95,7 @@ struct Federation {
         gateway.sessions.insert(s)
         _ = await gateway.handle(.notification(method: "notifications/initialized", params: nil), identity: who,
                                  caller: h.caller([:]), session: s)
-        if let inbox { _ = s.attachOutbound { m in inbox.withLock { $0.append(m) }; return true } }
+        if let inbox { _ = s.attachOutbound { m in inbox.messages.withLock { $0.append(m) }; return true } }
         return s
     }
 
@@ -145,7 +151,7 @@ struct Federation {
     @Test func aChangedBackendIsAnnouncedAndOldCursorsAreRefused() async throws {
         let f = try await Federation()
         let who = try await f.identity()
-        let inbox = Mutex<[JSON]>([])
+        let inbox = Inbox()
         let s = try await f.open(who, inbox: inbox)
         let generation = f.gateway.store.current.generation
         f.b.tools.withLock { $0.append(tool("added")) }
@@ -161,7 +167,7 @@ struct Federation {
     @Test func aDownBackendKeepsItsEntriesForTheGracePeriodThenLosesThem() async throws {
         let f = try await Federation(grace: .milliseconds(200))
         let who = try await f.identity()
-        let inbox = Mutex<[JSON]>([])
+        let inbox = Inbox()
         let s = try await f.open(who, inbox: inbox)
         f.b.down.withLock { $0 = true }
         await f.gateway.refresh("b")
@@ -254,7 +260,7 @@ struct Federation {
         // A backend without completions: an empty list, not an error.
         let none = await f.request("completion/complete", ["ref": ["type": "ref/prompt", "name": "a__plain"],
                                                             "argument": ["name": "x", "value": ""]], as: who, session: s, id: 2)
-        #expect(none?.result?["completion"]?["values"] == [])
+        #expect(none?.result?["completion"]?["values"] == .array([]))
         let unknown = await f.request("completion/complete", ["ref": ["type": "ref/prompt", "name": "nope"],
                                                                "argument": ["name": "x", "value": ""]], as: who, session: s, id: 3)
         #expect(unknown?.error?.code == -32602)
@@ -263,7 +269,7 @@ struct Federation {
     @Test func updatesReachOnlySubscribedSessions() async throws {
         let f = try await Federation()
         let who = try await f.identity()
-        let inbox1 = Mutex<[JSON]>([]), inbox2 = Mutex<[JSON]>([])
+        let inbox1 = Inbox(), inbox2 = Inbox()
         let s1 = try await f.open(who, inbox: inbox1)
         _ = try await f.open(who, inbox: inbox2)
         #expect(await f.request("resources/subscribe", ["uri": "mem://notes"], as: who, session: s1)?.result != nil)

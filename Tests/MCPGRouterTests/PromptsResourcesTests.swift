@@ -30,7 +30,8 @@ let noSecrets = FakeCaller { op, req, _ in
                                               "clientInfo": ["name": "t", "version": "1"]], as: who, session: nil)
         let caps = r?.result?["capabilities"]
         #expect(caps?["prompts"] != nil)
-        #expect(caps?["resources"]?["subscribe"] == false)
+        #expect(caps?["resources"]?["subscribe"] == true)
+        #expect(caps?["completions"] != nil && caps?["logging"] != nil)
         let bare = try Harness()
         let r2 = await bare.request("initialize", ["protocolVersion": "2025-11-25", "capabilities": [:],
                                                   "clientInfo": ["name": "t", "version": "1"]], as: who, session: nil)
