@@ -38,6 +38,10 @@ extension ConfigSchema {
         out += pluginRef.description + " Every entry of `identity`, `policy`, `transforms`, `sinks` and every "
         out += "value of `backends` has this shape:\n"
         render(fields: pluginRef.fields ?? [], prefix: "", into: &out)
+        out += "\n## Backend entries\n\n"
+        out += backendRef.description + " Besides `plugin` and `config`, a value of `backends` takes:\n"
+        let own = Set((pluginRef.fields ?? []).map(\.name))
+        render(fields: (backendRef.fields ?? []).filter { !own.contains($0.name) }, prefix: "", into: &out)
         return out
     }
 
@@ -68,6 +72,7 @@ extension ConfigSchema {
     /// A short type description, e.g. "integer, 1 to 10000".
     static func typeLabel(_ node: SchemaNode) -> String {
         if node.definitionName == "pluginRef" { return "plugin reference" }
+        if node.definitionName == "backendRef" { return "backend entry" }
         switch node.kind {
         case .string(let format):
             switch format {

@@ -34,7 +34,13 @@ import Testing
             #expect(schema["properties"]?[chain]?["items"]?["$ref"] == "#/$defs/pluginRef")
         }
         #expect(schema["properties"]?["identity"]?["minItems"] == 1)
-        #expect(schema["properties"]?["backends"]?["additionalProperties"]?["$ref"] == "#/$defs/pluginRef")
+        // A backend entry is a plugin reference plus how its catalog joins the gateway's.
+        #expect(schema["properties"]?["backends"]?["additionalProperties"]?["$ref"] == "#/$defs/backendRef")
+        let backend = try #require(schema["$defs"]?["backendRef"])
+        #expect(backend["properties"]?["plugin"] == ref["properties"]?["plugin"])
+        #expect(backend["properties"]?["prefix"]?["pattern"] == "^[a-z0-9_-]+$")
+        #expect(backend["properties"]?["unavailable"]?["enum"] == ["start", "refuse"])
+        #expect(backend["additionalProperties"] == false)
         #expect(schema["properties"]?["backends"]?["propertyNames"]?["pattern"] == "^[a-z0-9_-]+$")
     }
 
