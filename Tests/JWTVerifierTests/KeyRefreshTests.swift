@@ -2,6 +2,7 @@ import Foundation
 import JWTVerifier
 import MCPGJSON
 import PluginKit
+import Synchronization
 import Testing
 
 @testable import OIDCPlugin
@@ -170,7 +171,10 @@ import Testing
     @Test func verifierOverRemoteJWKS() async throws {
         let issuer = try await TestIssuer.start()
         defer { issuer.stop() }
-        let keys = try RemoteJWKS(settings: .init(issuer: issuer.url, minRefreshSeconds: 60))
+        let events = Mutex<[(RemoteJWKS.Event, [String: String])]>([])
+        let keys = try RemoteJWKS(settings: .init(issuer: issuer.url, minRefreshSeconds: 60)) { event, _, meta in
+            events.withLock { $0.append((event, meta)) }
+        }
         let verifier = TokenVerifier(
             rules: ValidationRules(issuer: issuer.url, audiences: [TestIssuer.audience], requiredScopes: ["a"]),
             keys: keys)
@@ -187,7 +191,22 @@ import Testing
         #expect(ok.scopes == ["a", "b"])
         #expect(ok.algorithm == .rs256)
         #expect(keys.fetchCount == 1)
+        #expect(events.withLock { $0.map(\.0) } == [.fetched])
+        #expect(events.withLock { $0.first?.1["oidc.keys"] } == "5")
         await keys.close()
+
+        // Down: the failure is reported, and the message says where.
+        issuer.stop()
+        let down = try RemoteJWKS(settings: .init(issuer: issuer.url, timeoutMilliseconds: 2000)) { event, _, meta in
+            events.withLock { $0.append((event, meta)) }
+        }
+        guard case .failure(let why) = await down.keys() else {
+            Issue.record("no keys expected from a stopped issuer")
+            return
+        }
+        #expect(why.message.hasPrefix("signing keys unavailable: discovery document at \(issuer.url)/.well-known"))
+        #expect(events.withLock { $0.last?.0 } == .fetchFailed)
+        await down.close()
     }
 }
 

@@ -112,6 +112,24 @@ import Testing
         #expect(try await authenticate(onlyEC, token: try await issuer.mint(["key": "ec256"]))["result"] == "authenticated")
     }
 
+    // Keys come only from the configured JWKS: `jwk`/`jku` in the header are never used, and `crit`
+    // extensions (none understood) refuse the token (RFC 7515 §4.1.11).
+    @Test func ignoresHeaderKeysAndRefusesCriticalExtensions() async throws {
+        let issuer = try await TestIssuer.start()
+        defer { issuer.stop() }
+        // The weak key is published only while asked to: outside that it stands for an attacker's own key.
+        try await issuer.control(["weak": true])
+        let weakJWK = try #require(try await issuer.jwks()["keys"]?.arrayValue?.first { $0["kid"] == "weak-1" })
+        try await issuer.control(["weak": false])
+        let plugin = try makePlugin(issuer)
+        let embedded = try await issuer.mint([
+            "key": "weak", "headers": ["jwk": weakJWK, "jku": .string(issuer.url + "/jwks")],
+        ])
+        expectInvalid(try await authenticate(plugin, token: embedded), #"unknown key id "weak-1""#, token: embedded)
+        let critical = try await issuer.mint(["headers": ["crit": ["exp"], "exp": 1]])
+        expectInvalid(try await authenticate(plugin, token: critical), "unsupported critical header", token: critical)
+    }
+
     @Test func refusesWeakRSAKeys() async throws {
         let issuer = try await TestIssuer.start()
         defer { issuer.stop() }

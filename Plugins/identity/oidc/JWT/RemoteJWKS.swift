@@ -58,15 +58,28 @@ public final class RemoteJWKS: KeyProvider {
     private let state = Mutex(State())
     private let http: HTTPClient
     private let closed = Mutex(false)
-    private let log: @Sendable (String, [String: String]) -> Void
+    private let log: @Sendable (Event, String, [String: String]) -> Void
+
+    /// What a log message is about, so the caller can pick its level.
+    public enum Event: Sendable {
+        /// A fetch succeeded (`oidc.keys` holds the number of usable keys).
+        case fetched
+        /// A JWKS entry was left out (encryption keys, unsupported types: often expected).
+        case keySkipped
+        /// A discovery or JWKS fetch failed; the previous keys, if any, stay in use.
+        case fetchFailed
+    }
 
     /// Largest discovery or JWKS document read.
     static let maxDocumentBytes = 1 << 20
 
     /// Checks the URLs and the CA file and creates the HTTP client; fetches nothing yet (see `prefetch`).
-    /// - Parameter log: told (from any thread) about failed fetches, with a constant message and metadata.
+    /// - Parameter log: told (from any thread) about fetches, with a constant message and metadata that never
+    ///   holds a credential.
     /// - Throws: `KeysUnavailable` describing the configuration problem.
-    public init(settings: Settings, log: @escaping @Sendable (String, [String: String]) -> Void = { _, _ in }) throws(KeysUnavailable) {
+    public init(settings: Settings, log: @escaping @Sendable (Event, String, [String: String]) -> Void = { _, _, _ in })
+        throws(KeysUnavailable)
+    {
         _ = try EndpointURL.check(settings.issuer, what: "issuer")
         if let uri = settings.jwksURI { _ = try EndpointURL.check(uri, what: "jwks_uri") }
         guard settings.timeoutMilliseconds >= 1 else { throw KeysUnavailable("http_timeout_ms must be at least 1") }
@@ -218,11 +231,12 @@ public final class RemoteJWKS: KeyProvider {
             let freshUntil = ContinuousClock.now + .milliseconds(Int64(max(0, ttl) * 1000))
             state.withLock { $0.freshUntil = freshUntil }
             for s in set.skipped {
-                log("jwks key skipped", ["oidc.kid": s.kid ?? "", "oidc.reason": s.reason])
+                log(.keySkipped, "jwks key skipped", ["oidc.kid": s.kid ?? "", "oidc.reason": s.reason])
             }
+            log(.fetched, "jwks fetched", ["oidc.jwks_uri": uri!, "oidc.keys": String(set.keys.count)])
             return .success(set)
         } catch let e as KeysUnavailable {
-            log("jwks fetch failed", ["oidc.issuer": settings.issuer, "error": e.message])
+            log(.fetchFailed, "jwks fetch failed", ["oidc.issuer": settings.issuer, "error": e.message])
             return .failure(e)
         } catch {
             return .failure(KeysUnavailable("\(error)"))

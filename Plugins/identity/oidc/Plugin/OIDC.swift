@@ -84,7 +84,12 @@ struct OIDC: IdentityPlugin {
                     settings: .init(issuer: config.issuer, jwksURI: config.jwks_uri, cacheSeconds: cache,
                                     minRefreshSeconds: minRefresh, timeoutMilliseconds: timeout,
                                     caFile: config.tls?.ca_file),
-                    log: { message, metadata in host.log(.warning, message, metadata) })
+                    log: { event, message, metadata in
+                        switch event {
+                        case .fetched, .keySkipped: host.log(.debug, message, metadata)
+                        case .fetchFailed: host.log(.warning, message, metadata)
+                        }
+                    })
                 r.prefetch()
                 keys = r
                 remote = r
