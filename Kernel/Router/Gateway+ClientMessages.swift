@@ -12,7 +12,8 @@ extension Gateway {
         return { @Sendable message in
             guard let method = message["method"]?.stringValue else { return false }
             if let pluginID = message["id"] {
-                guard Self.clientCan(method, params: message["params"], capabilities: session.clientCapabilities) else {
+                // The sessionless protocol has no requests to the client (NEXT-6).
+                guard !session.modern, Self.clientCan(method, params: message["params"], capabilities: session.clientCapabilities) else {
                     return false
                 }
                 let id = session.expectAnswer(

@@ -47,10 +47,13 @@ public final class Session: Sendable {
 
     /// Never expires for idleness (the stdio session lives as long as its stream).
     public let pinned: Bool
+    /// A sessionless-protocol request's session (NEXT-3): no back channel for requests to the client.
+    public let modern: Bool
 
-    init(id: String, owner: String, protocolVersion: String, clientInfo: JSON, clientCapabilities: JSON,
-         pinned: Bool = false) {
+    public init(id: String, owner: String, protocolVersion: String, clientInfo: JSON, clientCapabilities: JSON,
+         pinned: Bool = false, modern: Bool = false) {
         self.pinned = pinned
+        self.modern = modern
         self.id = id
         self.owner = owner
         self.protocolVersion = protocolVersion
@@ -88,7 +91,7 @@ public final class Session: Sendable {
 
     /// Cancels the request with this id if it is in flight (CANC-1); unknown ids are ignored.
     @discardableResult
-    func cancel(_ id: RequestID) -> Bool {
+    public func cancel(_ id: RequestID) -> Bool {
         let task = state.withLock { s -> Task<Void, Never>?? in
             guard let entry = s.inflight[id] else { return nil }
             if entry.task == nil { s.inflight[id] = (nil, true) }

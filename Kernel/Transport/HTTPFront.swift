@@ -195,6 +195,8 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         stream?.closed.store(true, ordering: .relaxed)
+        // A sessionless request is cancelled when its client goes away (NEXT-9).
+        stream?.onClose.withLock { $0 }?()
         context.fireChannelInactive()
     }
 
@@ -345,11 +347,18 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         let isInitialize = frame.method == "initialize"
-        if !isInitialize, let v = headers["mcp-protocol-version"], !supportedProtocolVersions.contains(v) {
+        let sessionID = headers["mcp-session-id"]
+        // The sessionless protocol (NEXT-1, NEXT-12): a request whose `_meta` names its version, or any message
+        // without a session at a sessionless version. `initialize` selects the handshake era.
+        let headerVersion = headers["mcp-protocol-version"]
+        if !isInitialize, frame.isModern || (sessionID == nil && headerVersion.map(modernProtocolVersions.contains) == true) {
+            postModern(context: context, headers: headers, frame: frame, acceptsSSE: acceptsSSE)
+            return
+        }
+        if !isInitialize, let v = headerVersion, !supportedProtocolVersions.contains(v) {
             reject(context: context, .badRequest, code: -32600, "Unsupported MCP-Protocol-Version: \(v)")
             return
         }
-        let sessionID = headers["mcp-session-id"]
         if !isInitialize, sessionID == nil, frame.method != "ping" {
             reject(context: context, .badRequest, code: -32600, "Missing Mcp-Session-Id header: send initialize first")
             return
@@ -406,6 +415,51 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         })
     }
 
+    /// One request of the sessionless protocol: authenticated like any other, answered on its own (JSON, or SSE
+    /// once the call emits), with the HTTP status its error code calls for (NEXT-9). Closing the connection
+    /// cancels it. Notifications are acknowledged and dropped: the protocol defines none from the client here.
+    func postModern(context: ChannelHandlerContext, headers: RequestHeaders, frame: Frame, acceptsSSE: Bool) {
+        guard case .request = frame else {
+            if case .notification = frame { respond(context: context, status: .accepted) } else {
+                reject(context: context, .badRequest, code: -32600, "Body must be a single JSON-RPC request or notification")
+            }
+            return
+        }
+        let caller = caller(context: context, headers: headers)
+        let gateway = self.gateway
+        let stream = ResponseStream()
+        self.stream = stream
+        let loop = context.eventLoop
+        let ctxBound = NIOLoopBound(context, eventLoop: loop)
+        let handlerBound = NIOLoopBound(self, eventLoop: loop)
+        var emit: (@Sendable (JSON) -> Bool)?
+        if acceptsSSE {
+            emit = { @Sendable message in
+                guard !stream.closed.load(ordering: .relaxed) else { return false }
+                loop.execute { handlerBound.value.sendEvent(context: ctxBound.value, stream: stream, message) }
+                return true
+            }
+        }
+        let emitter = emit
+        let all = headers.all
+        offLoop(context: context, { () -> HTTPOutcome in
+            let identity: Identity
+            switch await gateway.authenticate(caller) {
+            case .failure(let f): return .unauthorized(f)
+            case .success(let i): identity = i
+            }
+            let task = Task { await gateway.handleModern(frame, identity: identity, caller: caller, headers: all, emit: emitter) }
+            stream.onClose.withLock { $0 = { task.cancel() } }
+            if stream.closed.load(ordering: .relaxed) { task.cancel() }
+            switch await task.value {
+            case .frame(let f): return .answer(f, sessionID: nil)
+            default: return .cancelled
+            }
+        }, then: { ctx, outcome in
+            self.finish(context: ctx, stream: stream, outcome, modern: true)
+        })
+    }
+
     enum HTTPOutcome: Sendable {
         case unauthorized(AuthenticationFailure)
         case sessionNotFound
@@ -415,7 +469,7 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case answer(Frame, sessionID: String?)
     }
 
-    func finish(context: ChannelHandlerContext, stream: ResponseStream, _ outcome: HTTPOutcome) {
+    func finish(context: ChannelHandlerContext, stream: ResponseStream, _ outcome: HTTPOutcome, modern: Bool = false) {
         if self.stream === stream { self.stream = nil }
         switch outcome {
         case .unauthorized(let f): unauthorized(context: context, f)
@@ -435,7 +489,9 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             } else {
                 var extra: [(String, String)] = []
                 if let sessionID { extra.append(("mcp-session-id", sessionID)) }
-                respond(context: context, status: .ok, headers: extra, json: frame.json)
+                var status = HTTPResponseStatus.ok
+                if modern, case .errorResponse(_, let e) = frame { status = HTTPResponseStatus(statusCode: e.modernHTTPStatus) }
+                respond(context: context, status: status, headers: extra, json: frame.json)
             }
         }
     }
@@ -563,4 +619,6 @@ final class ResponseStream: @unchecked Sendable {
     var ended = false
     /// The client went away; set on the loop, read anywhere.
     let closed = Atomic<Bool>(false)
+    /// Run when the client goes away (cancels a sessionless request).
+    let onClose = Mutex<(@Sendable () -> Void)?>(nil)
 }

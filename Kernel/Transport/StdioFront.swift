@@ -55,6 +55,9 @@ public final class StdioFront: Service {
         }
         let lines = LineReader(fd: input, maxLine: maxMessageBytes)
         let session = Mutex<Session?>(nil)
+        // Tracks this stream's sessionless requests, so `notifications/cancelled` can reach them.
+        let modernRequests = Session(id: "stdio", owner: "", protocolVersion: modernProtocolVersions[0],
+                                     clientInfo: .null, clientCapabilities: [:], pinned: true, modern: true)
         await withTaskGroup(of: Void.self) { group in
             for await line in lines.stream {
                 switch line {
@@ -75,6 +78,23 @@ public final class StdioFront: Service {
                         continue
                     }
                     let current = session.withLock { $0 }
+                    if frame.isModern {
+                        // The sessionless protocol (NEXT-1): each request stands alone; `notifications/cancelled`
+                        // still cancels on stdio (NEXT-9).
+                        guard case .request(let id, _, _) = frame else { continue }
+                        group.addTask {
+                            let reply = await self.gateway.serve(id, in: modernRequests) {
+                                await self.gateway.handleModern(frame, identity: who, caller: caller, headers: nil,
+                                                                emit: { m in self.send(m); return true })
+                            }
+                            if case .frame(let f)? = reply { self.send(f.json) }
+                        }
+                        continue
+                    }
+                    if case .notification("notifications/cancelled", let params) = frame, current == nil {
+                        if let rid = params?["requestId"].flatMap(RequestID.init) { modernRequests.cancel(rid) }
+                        continue
+                    }
                     if case .request(let id, let method, _) = frame {
                         if method == "initialize" {
                             // Initialize runs inline so later lines see the session it creates.
@@ -104,6 +124,7 @@ public final class StdioFront: Service {
             }
             await group.waitForAll()
         }
+        modernRequests.close()
         if let s = session.withLock({ $0 }) {
             gateway.sessions.drop(s.id)
             s.close()

@@ -168,13 +168,14 @@ def test_http_redaction(gateway: Gateway) -> None:
     run(body)
 
 
-def test_http_sdk_auto_mode_falls_back(gateway: Gateway) -> None:
-    """NEXT-12: the SDK's default client probes the 2026-07-28 protocol; a 2025-11-25 gateway must answer so it
-    falls back to the initialize handshake instead of failing or hanging."""
+def test_http_sdk_auto_mode_picks_2026(gateway: Gateway) -> None:
+    """NEXT-2, NEXT-12: the SDK's default client probes with server/discover; mcpg speaks 2026-07-28, so the client
+    adopts it (no initialize) and calls work without a session."""
 
     async def body() -> None:
         async with Client(gateway.url) as client:
-            assert client.session.protocol_version == PROTOCOL_VERSION
+            assert client.session.protocol_version == "2026-07-28"
+            assert client.session.discover_result is not None
             result = await client.call_tool("echo", {"message": "auto mode"})
             assert texts(result) == "auto mode"
 
@@ -226,12 +227,12 @@ def test_stdio_api_key_from_environment(tmp_path: Path) -> None:
 
 
 def test_stdio_sdk_auto_mode(tmp_path: Path) -> None:
-    """NEXT-12 over stdio: the default client probes with server/discover and must fall back to initialize."""
+    """NEXT-2, NEXT-12 over stdio: the default client's server/discover probe is answered, so it adopts 2026-07-28."""
     config = make_config(tmp_path)
 
     async def body() -> None:
         async with Client(stdio_params(config.path)) as client:
-            assert client.session.protocol_version == PROTOCOL_VERSION
+            assert client.session.protocol_version == "2026-07-28"
             result = await client.call_tool("echo", {"message": "auto over stdio"})
             assert texts(result) == "auto over stdio"
 
