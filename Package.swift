@@ -109,6 +109,7 @@ var targets: [Target] = [
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ],
@@ -135,6 +136,9 @@ var targets: [Target] = [
         dependencies: ["MCPGAudit", "CSodium", .product(name: "Logging", package: "swift-log")],
         swiftSettings: swiftSettings),
     .testTarget(name: "MCPGRouterTests", dependencies: ["MCPGRouter"], swiftSettings: swiftSettings),
+    .testTarget(
+        name: "MCPGTransportTests", dependencies: ["MCPGTransport", "MCPGRouter", "MCPGJSON"],
+        swiftSettings: swiftSettings),
     .testTarget(name: "PluginKitTests", dependencies: ["PluginKit", "MCPGJSON"], swiftSettings: swiftSettings),
     // Loads the built plugin `.so` files through the real loader (signed with a throwaway key per test run).
     .testTarget(
@@ -216,6 +220,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: targets
 )

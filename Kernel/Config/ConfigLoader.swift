@@ -97,7 +97,8 @@ private struct Builder {
             let signingKey = audit["signing_key"]?.stringValue,
             let checkpointEvery = audit["checkpoint_every"]?.intValue,
             let checkpointInterval = audit["checkpoint_interval_ms"]?.intValue,
-            let policyMode = json["chains"]?["policy"]?.stringValue.flatMap(PolicyChainMode.init(rawValue:))
+            let policyMode = json["chains"]?["policy"]?.stringValue.flatMap(PolicyChainMode.init(rawValue:)),
+            let identityMode = json["chains"]?["identity"]?.stringValue.flatMap(IdentityChainMode.init(rawValue:))
         else { return nil }
 
         var http: HTTPConfig?
@@ -107,9 +108,24 @@ private struct Builder {
                 let maxBody = h["max_body_bytes"]?.intValue, let idle = h["session_idle_timeout_s"]?.intValue,
                 let maxSessions = h["max_sessions"]?.intValue
             else { return nil }
+            var tls: TLSConfig?
+            if let t = h["tls"] {
+                guard let cert = t["cert_file"]?.stringValue, let key = t["key_file"]?.stringValue,
+                    let auth = t["client_auth"]?.stringValue.flatMap(TLSConfig.ClientAuth.init(rawValue:)),
+                    let interval = t["reload_interval_s"]?.intValue
+                else { return nil }
+                tls = TLSConfig(
+                    certFile: FileSystem.absolute(cert, base: directory), keyFile: FileSystem.absolute(key, base: directory),
+                    clientAuth: auth, clientCAFile: t["client_ca_file"]?.stringValue.map { FileSystem.absolute($0, base: directory) },
+                    reloadIntervalSeconds: Int(interval),
+                    locations: Dictionary((root["server"]?["http"]?["tls"]?.pairs ?? []).compactMap { p in
+                        p.key.scalar.map { ($0.text, p.value.location) }
+                    }, uniquingKeysWith: { first, _ in first }))
+            }
             http = HTTPConfig(
                 host: address.host, port: address.port, path: path, allowedOrigins: origins.compactMap(\.stringValue),
-                maxBodyBytes: Int(maxBody), sessionIdleTimeoutSeconds: Int(idle), maxSessions: Int(maxSessions))
+                maxBodyBytes: Int(maxBody), sessionIdleTimeoutSeconds: Int(idle), maxSessions: Int(maxSessions),
+                tls: tls, publicURL: h["public_url"]?.stringValue)
         }
 
         var keys: [String] = []
@@ -154,7 +170,7 @@ private struct Builder {
                 ledger: FileSystem.absolute(ledger, base: directory),
                 signingKey: FileSystem.absolute(signingKey, base: directory),
                 checkpointEvery: Int(checkpointEvery), checkpointIntervalMs: Int(checkpointInterval)),
-            sinks: sinks, policyMode: policyMode)
+            sinks: sinks, policyMode: policyMode, identityMode: identityMode)
     }
 
     func chain(_ key: String) -> [PluginRef]? {

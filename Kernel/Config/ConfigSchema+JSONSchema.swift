@@ -85,6 +85,7 @@ extension StringFormat {
         case .listenAddress: return "^(\\[[0-9A-Fa-f:.]+(%[A-Za-z0-9]+)?\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$"
         case .urlPath: return "^/[^?#\\s]*$"
         case .origin: return "^[Hh][Tt][Tt][Pp][Ss]?://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?$"
+        case .httpURL: return "^[Hh][Tt][Tt][Pp][Ss]?://(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?(/[^?#\\s]*)?$"
         }
     }
 }

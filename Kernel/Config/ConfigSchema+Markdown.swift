@@ -81,6 +81,7 @@ extension ConfigSchema {
             case .listenAddress: return "address `HOST:PORT`"
             case .urlPath: return "URL path"
             case .origin: return "origin `scheme://host[:port]`"
+            case .httpURL: return "URL `http(s)://host[:port]/path`"
             case .path(.any): return "path"
             case .path(.existingFile): return "path of an existing file"
             case .path(.existingDirectory): return "path of an existing directory"

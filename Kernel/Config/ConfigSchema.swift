@@ -66,6 +66,48 @@ public enum ConfigSchema {
         SchemaNode(.array(pluginRef, minItems: minItems), description)
     }
 
+    static let tls = SchemaNode(
+        .object([
+            SchemaField(
+                "cert_file",
+                SchemaNode(
+                    .string(.path(.existingFile)),
+                    "The server certificate (PEM), leaf first, then the intermediates clients need. Re-read when "
+                        + "the file changes: new connections get the new certificate."),
+                required: true),
+            SchemaField(
+                "key_file",
+                SchemaNode(
+                    .string(.path(.existingFile)),
+                    "The certificate's private key (PEM, PKCS#8, RSA or EC). Re-read with the certificate. Keep it "
+                        + "readable by the gateway's user only."),
+                required: true),
+            SchemaField(
+                "client_auth",
+                SchemaNode(
+                    .enumeration(["none", "optional", "required"]),
+                    "Client certificates. `none`: not asked for. `optional`: asked for; a client without one is "
+                        + "still served (identity plugins decide). `required`: the handshake fails without one. "
+                        + "The chain a client sends goes to identity plugins (`tls` in `authenticate`)."),
+                default: "none"),
+            SchemaField(
+                "client_ca_file",
+                SchemaNode(
+                    .string(.path(.existingFile)),
+                    "CA certificates (PEM) that client certificates must chain to; the handshake fails for any "
+                        + "other. Absent with `client_auth` `optional` or `required`: any client certificate is "
+                        + "accepted at the TLS layer (`verified: false`) and identity plugins verify it against "
+                        + "their own roots (`mtls` `ca_file`, `spiffe` bundles).")),
+            SchemaField(
+                "reload_interval_s",
+                SchemaNode(
+                    .integer(minimum: 0, maximum: 86_400),
+                    "Seconds between looks at `cert_file`, `key_file` and `client_ca_file` for changes (0: never "
+                        + "reload). A file that fails to load keeps the previous certificate and is logged once."),
+                default: 5),
+        ]),
+        "TLS on the HTTP front (HTTPS). Absent: plain HTTP.")
+
     static let http = SchemaNode(
         .object([
             SchemaField(
@@ -108,6 +150,15 @@ public enum ConfigSchema {
                     "Most MCP sessions open at once; past it `initialize` is answered -32005 until a session ends "
                         + "or expires."),
                 default: 10_000),
+            SchemaField("tls", tls),
+            SchemaField(
+                "public_url",
+                SchemaNode(
+                    .string(.httpURL),
+                    "The MCP endpoint's URL as clients reach it (behind a proxy: the proxy's), e.g. "
+                        + "`https://mcp.example.com/mcp`. It is the `resource` of the OAuth protected resource "
+                        + "metadata (RFC 9728) and the base of the `resource_metadata` URL in 401 challenges. "
+                        + "Default: built from the scheme, `listen` and `path`.")),
         ]),
         "The Streamable HTTP front. Absent: no HTTP listener (use `mcpg serve --stdio`).")
 
@@ -177,6 +228,16 @@ public enum ConfigSchema {
                         + "that does not abstain decides. Either way a request nobody allows is denied, and a failing "
                         + "plugin denies."),
                 default: "all"),
+            SchemaField(
+                "identity",
+                SchemaNode(
+                    .enumeration(["first", "all"]),
+                    "How the identity chain's answers combine. `first`: plugins are asked in order, the first that "
+                        + "authenticates sets the principal, a reject stops the chain. `all`: every plugin must "
+                        + "authenticate the caller (e.g. a client certificate and an API key); the principal's id "
+                        + "comes from the first, groups are merged, tenants must agree, attributes are merged with "
+                        + "earlier plugins winning. Either way a failing plugin refuses the caller."),
+                default: "first"),
         ]),
         "How the answers of the plugins in a chain combine.")
 
@@ -222,8 +283,9 @@ public enum ConfigSchema {
             SchemaField(
                 "identity",
                 chain(
-                    "The identity chain, tried in order: the first plugin that recognises the caller sets the "
-                        + "principal. A caller no plugin recognises is refused.", minItems: 1),
+                    "The identity chain, tried in order (see `chains.identity`): by default the first plugin that "
+                        + "recognises the caller sets the principal. A caller no plugin recognises is refused.",
+                    minItems: 1),
                 required: true),
             SchemaField(
                 "policy",

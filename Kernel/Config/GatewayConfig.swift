@@ -16,6 +16,8 @@ public struct GatewayConfig: Sendable, Equatable {
     public var policy: [PluginRef]
     /// `chains.policy`: how the policy chain's answers combine.
     public var policyMode: PolicyChainMode
+    /// `chains.identity`: how the identity chain's answers combine.
+    public var identityMode: IdentityChainMode
     /// Transforms, in order.
     public var transforms: [PluginRef]
     /// Backends in file order; names are unique.
@@ -29,9 +31,11 @@ public struct GatewayConfig: Sendable, Equatable {
     public init(
         file: String, server: ServerConfig, log: LogConfig = LogConfig(), plugins: PluginsConfig,
         identity: [PluginRef], policy: [PluginRef], transforms: [PluginRef] = [], backends: [BackendRef] = [],
-        audit: AuditConfig, sinks: [PluginRef] = [], policyMode: PolicyChainMode = .all
+        audit: AuditConfig, sinks: [PluginRef] = [], policyMode: PolicyChainMode = .all,
+        identityMode: IdentityChainMode = .first
     ) {
         self.policyMode = policyMode
+        self.identityMode = identityMode
         self.file = file
         self.server = server
         self.log = log
@@ -91,6 +95,42 @@ public enum PolicyChainMode: String, Sendable, Equatable {
     case all, first
 }
 
+/// `chains.identity`.
+public enum IdentityChainMode: String, Sendable, Equatable {
+    case first, all
+}
+
+/// `server.http.tls`.
+public struct TLSConfig: Sendable, Equatable {
+    /// Absolute paths of the server certificate chain and its key (PEM).
+    public var certFile: String
+    public var keyFile: String
+    /// `none`, `optional` or `required`.
+    public var clientAuth: ClientAuth
+    /// Absolute path of the CA bundle client certificates must chain to, if any.
+    public var clientCAFile: String?
+    /// Seconds between looks at the files (0: never reload).
+    public var reloadIntervalSeconds: Int
+    /// Where each key (`cert_file`, `key_file`, `client_ca_file`) is in the config file, to report a file that
+    /// does not load at its line and column.
+    public var locations: [String: SourceLocation]
+
+    /// `server.http.tls.client_auth`.
+    public enum ClientAuth: String, Sendable, Equatable {
+        case none, optional, required
+    }
+
+    public init(certFile: String, keyFile: String, clientAuth: ClientAuth = .none, clientCAFile: String? = nil,
+                reloadIntervalSeconds: Int = 5, locations: [String: SourceLocation] = [:]) {
+        self.locations = locations
+        self.certFile = certFile
+        self.keyFile = keyFile
+        self.clientAuth = clientAuth
+        self.clientCAFile = clientCAFile
+        self.reloadIntervalSeconds = reloadIntervalSeconds
+    }
+}
+
 /// `server.http`.
 public struct HTTPConfig: Sendable, Equatable {
     /// Host to bind, without brackets for IPv6 (`127.0.0.1`, `::1`, `localhost`).
@@ -107,12 +147,19 @@ public struct HTTPConfig: Sendable, Equatable {
     public var sessionIdleTimeoutSeconds: Int
     /// Most sessions open at once.
     public var maxSessions: Int
+    /// TLS settings, or nil for plain HTTP.
+    public var tls: TLSConfig?
+    /// `public_url`: the endpoint's URL as clients reach it, if set.
+    public var publicURL: String?
 
     /// Creates HTTP settings; defaults are the schema's.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, path: String = "/mcp", allowedOrigins: [String] = [],
-        maxBodyBytes: Int = 4_194_304, sessionIdleTimeoutSeconds: Int = 1800, maxSessions: Int = 10_000
+        maxBodyBytes: Int = 4_194_304, sessionIdleTimeoutSeconds: Int = 1800, maxSessions: Int = 10_000,
+        tls: TLSConfig? = nil, publicURL: String? = nil
     ) {
+        self.tls = tls
+        self.publicURL = publicURL
         self.host = host
         self.port = port
         self.path = path

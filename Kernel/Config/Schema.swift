@@ -102,6 +102,8 @@ public enum StringFormat: Sendable, Equatable {
     case urlPath
     /// A web origin: `http(s)://host[:port]`, no path.
     case origin
+    /// An absolute `http(s)://host[:port][/path]` URL without query or fragment.
+    case httpURL
     /// A file system path, resolved against the config file's directory.
     case path(PathRequirement)
     /// A minisign public key (`RW…`) or the path of a `.pub` file holding one.

@@ -26,6 +26,8 @@ extension StringFormat {
             return nil
         case .origin:
             return Self.originProblem(value)
+        case .httpURL:
+            return Self.httpURLProblem(value)
         case .path(let requirement):
             return Self.pathProblem(value, requirement: requirement, noun: noun, directory: directory)
         case .trustedKey:
@@ -126,6 +128,24 @@ extension StringFormat {
             count += 1
         }
         return doubleColons == 1 ? count < 8 : count == 8
+    }
+
+    /// An origin followed by an optional path: `https://mcp.example.com/mcp`.
+    static func httpURLProblem(_ value: String) -> String? {
+        guard let sep = value.firstRange(of: "://") else {
+            return "invalid URL \(quoted(value)): expected http(s)://HOST[:PORT]/PATH"
+        }
+        let rest = value[sep.upperBound...]
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        if let bad = rest[slash...].unicodeScalars.first(where: {
+            $0.value <= 0x20 || $0.value >= 0x7f || $0 == "?" || $0 == "#"
+        }) {
+            return "invalid URL \(quoted(value)): the path must not contain \(quoted(String(bad)))"
+        }
+        if let problem = originProblem(String(value[..<slash])) {
+            return problem.replacing("invalid origin", with: "invalid URL")
+        }
+        return nil
     }
 
     static func originProblem(_ value: String) -> String? {

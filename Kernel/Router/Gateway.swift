@@ -16,10 +16,12 @@ public struct GatewaySettings: Sendable {
     public var serverName: String
     public var serverVersion: String
     public var policyMode: PolicyMode
+    public var identityMode: IdentityMode
 
     public init(pageSize: Int = 100, callTimeout: Duration = .seconds(30), serverName: String = "mcpg",
-                serverVersion: String, policyMode: PolicyMode = .all) {
+                serverVersion: String, policyMode: PolicyMode = .all, identityMode: IdentityMode = .first) {
         self.policyMode = policyMode
+        self.identityMode = identityMode
         self.pageSize = pageSize
         self.callTimeout = callTimeout
         self.serverName = serverName
@@ -43,6 +45,7 @@ public enum Reply: Sendable {
 public final class Gateway: Sendable {
     public let sessions: SessionTable
     let identity: [Stage]
+    let identityChain: IdentityChain
     let policy: PolicyChain
     let transforms: [Stage]
     let backends: [String: Stage]
@@ -78,6 +81,8 @@ public final class Gateway: Sendable {
                 store: CatalogStore, audit: any AuditTrail, settings: GatewaySettings, sessions: SessionTable,
                 logger: Logger) {
         self.identity = identity
+        identityChain = IdentityChain(stages: identity, mode: settings.identityMode, timeout: settings.callTimeout,
+                                      logger: logger)
         self.policy = PolicyChain(stages: policy, mode: settings.policyMode, timeout: settings.callTimeout, logger: logger)
         self.transforms = transforms
         self.backends = backends
@@ -90,56 +95,36 @@ public final class Gateway: Sendable {
 
     // MARK: - Identity
 
-    /// Runs the identity chain: the first plugin that authenticates wins; a reject stops the chain; when every
-    /// plugin abstains the caller is unauthenticated. Failures are audited.
+    /// Runs the identity chain (`IdentityChain`, in the configured mode) and audits a refusal.
     public func authenticate(_ caller: Caller) async -> Result<Identity, AuthenticationFailure> {
-        var abstained: [(plugin: String, reason: String)] = []
-        let request = caller.authenticateRequest
-        for stage in identity {
-            switch await stage.caller.call(op: "authenticate", request: request, timeout: settings.callTimeout, emit: nil) {
-            case .failure(let f):
-                // Fail closed: a broken identity plugin rejects, it never lets the next one decide.
-                logger.error("identity plugin failed", metadata: ["mcpg.plugin.id": "\(stage.label)", "mcpg.error": "\(f.summary)"])
-                return .failure(await authFailure(caller, plugin: stage.label, reason: "identity plugin failed", abstained))
-            case .success(let answer):
-                let reason = answer["reason"]?.stringValue ?? ""
-                switch answer["result"]?.stringValue {
-                case "authenticated":
-                    guard let p = answer["principal"].flatMap(Principal.init(json:)) else {
-                        logger.error("identity plugin answered without a principal", metadata: ["mcpg.plugin.id": "\(stage.label)"])
-                        return .failure(await authFailure(caller, plugin: stage.label, reason: "identity plugin failed", abstained))
-                    }
-                    return .success(Identity(principal: p, plugin: stage.label, reason: reason, abstained: abstained))
-                case "abstain":
-                    abstained.append((stage.label, reason))
-                case "reject":
-                    return .failure(await authFailure(caller, plugin: stage.label, reason: reason, abstained))
-                default:
-                    logger.error("identity plugin answered an unknown result", metadata: ["mcpg.plugin.id": "\(stage.label)"])
-                    return .failure(await authFailure(caller, plugin: stage.label, reason: "identity plugin failed", abstained))
-                }
-            }
+        switch await identityChain.run(caller.authenticateRequest) {
+        case .authenticated(let p, let plugins, let reason, let answers):
+            return .success(Identity(principal: p, plugins: plugins, reason: reason, answers: answers,
+                                     mode: identityChain.mode))
+        case .refused(let plugin, let reason, let answers, let challenge, let status):
+            let f = AuthenticationFailure(plugin: plugin, reason: reason, answers: answers, challenge: challenge,
+                                          status: status, correlationID: RandomID.correlation())
+            await auditRefusal(caller, f)
+            return .failure(f)
         }
-        return .failure(await authFailure(caller, plugin: nil, reason: "no identity plugin authenticated the caller", abstained))
     }
 
-    private func authFailure(_ caller: Caller, plugin: String?, reason: String,
-                             _ abstained: [(plugin: String, reason: String)]) async -> AuthenticationFailure {
-        let cid = RandomID.correlation()
+    private func auditRefusal(_ caller: Caller, _ f: AuthenticationFailure) async {
         var identityJSON: JSONObject = [
-            "reason": .string(reason),
-            "abstained": .array(abstained.map { ["plugin": .string($0.plugin), "reason": .string($0.reason)] }),
+            "mode": .string(identityChain.mode.rawValue), "reason": .string(f.reason),
+            "abstained": .array(f.abstained.map { ["plugin": .string($0.plugin), "reason": .string($0.reason)] }),
+            "answers": .array(f.answers.map(\.json)),
         ]
-        if let plugin { identityJSON["plugin"] = .string(plugin) }
+        if let plugin = f.plugin { identityJSON["plugin"] = .string(plugin) }
+        var decision: JSONObject = ["effect": "reject", "status": .int(Int64(f.status))]
+        if let c = f.challenge { decision["challenge"] = .string(c.error) }
         let event: JSON = [
-            "id": .string(cid), "type": "authentication", "transport": .string(caller.transport),
-            "peer": .string(caller.peer), "identity": .object(identityJSON),
-            "decision": ["effect": "reject"],
+            "id": .string(f.correlationID), "type": "authentication", "transport": .string(caller.transport),
+            "peer": .string(caller.peer), "identity": .object(identityJSON), "decision": .object(decision),
         ]
         do { try await audit.record(event) } catch {
-            logger.critical("audit ledger write failed", metadata: ["mcpg.error.id": "\(cid)", "mcpg.error": "\(error)"])
+            logger.critical("audit ledger write failed", metadata: ["mcpg.error.id": "\(f.correlationID)", "mcpg.error": "\(error)"])
         }
-        return AuthenticationFailure(plugin: plugin, reason: reason, abstained: abstained, correlationID: cid)
     }
 
     // MARK: - Frames

@@ -46,12 +46,16 @@ public struct Caller: Sendable {
     public var peerIsLoopback: Bool
     /// Request headers with lowercased names (HTTP), or credentials from the environment (stdio).
     public var headers: [String: String]
+    /// The TLS client certificate chain, when the connection is TLS and the client presented one.
+    public var tls: ClientTLS?
 
-    public init(transport: String, peer: String, peerIsLoopback: Bool, headers: [String: String]) {
+    public init(transport: String, peer: String, peerIsLoopback: Bool, headers: [String: String],
+                tls: ClientTLS? = nil) {
         self.transport = transport
         self.peer = peer
         self.peerIsLoopback = peerIsLoopback
         self.headers = headers
+        self.tls = tls
     }
 
     /// The peer's IP address without the port ("127.0.0.1", "::1"), or the peer as given when it has none.
@@ -68,37 +72,87 @@ public struct Caller: Sendable {
     var authenticateRequest: JSON {
         var h = JSONObject()
         for (k, v) in headers.sorted(by: { $0.key < $1.key }) { h[k] = .string(v) }
-        return [
+        var o: JSONObject = [
             "transport": .string(transport),
             "peer": ["address": .string(peer), "loopback": .bool(peerIsLoopback)],
             "headers": .object(h),
         ]
+        if let tls {
+            o["tls"] = [
+                "client_certificates": .array(tls.certificates.map { .string($0) }), "verified": .bool(tls.verified),
+            ]
+        }
+        return .object(o)
+    }
+}
+
+/// The client certificate chain of a TLS connection, as identity plugins get it (`tls` in `authenticate`).
+public struct ClientTLS: Sendable, Equatable {
+    /// The leaf first, then the rest of the chain the client sent, each as PEM.
+    public var certificates: [String]
+    /// True when the TLS layer verified the chain against `server.http.tls.client_ca_file`.
+    public var verified: Bool
+
+    public init(certificates: [String], verified: Bool) {
+        self.certificates = certificates
+        self.verified = verified
     }
 }
 
 /// The identity chain's verdict for one request.
 public struct Identity: Sendable {
     public var principal: Principal
-    /// The plugin label that authenticated, and why.
+    /// The label of the plugin that authenticated (in `all` mode, the first of them), and why.
     public var plugin: String
     public var reason: String
-    /// Plugins that abstained before it, with their reasons (for the audit record).
-    public var abstained: [(plugin: String, reason: String)]
+    /// Every plugin that authenticated the caller: one in `first` mode, all of the chain in `all` mode.
+    public var plugins: [String]
+    /// Every plugin asked, in order, with its answer (for the audit record).
+    public var answers: [IdentityAnswer]
+    public var mode: IdentityMode
+
+    public init(principal: Principal, plugins: [String], reason: String, answers: [IdentityAnswer] = [],
+                mode: IdentityMode = .first) {
+        self.principal = principal
+        self.plugin = plugins.first ?? ""
+        self.plugins = plugins
+        self.reason = reason
+        self.answers = answers
+        self.mode = mode
+    }
+
+    /// Plugins that abstained, with their reasons.
+    public var abstained: [(plugin: String, reason: String)] {
+        answers.filter { $0.result == "abstain" }.map { ($0.plugin, $0.reason) }
+    }
 
     var auditJSON: JSON {
         [
-            "plugin": .string(plugin), "reason": .string(reason),
+            "plugin": .string(plugin), "plugins": .array(plugins.map { .string($0) }), "mode": .string(mode.rawValue),
+            "reason": .string(reason),
             "abstained": .array(abstained.map { ["plugin": .string($0.plugin), "reason": .string($0.reason)] }),
+            "answers": .array(answers.map(\.json)),
         ]
     }
 }
 
 /// Why the identity chain did not produce a principal.
 public struct AuthenticationFailure: Error, Sendable {
-    /// The plugin that rejected, or nil when every plugin abstained.
+    /// The plugin that refused (rejected, failed, or in `all` mode abstained), or nil when every plugin
+    /// abstained in `first` mode.
     public var plugin: String?
     public var reason: String
-    public var abstained: [(plugin: String, reason: String)]
+    /// Every plugin asked, in order, with its answer.
+    public var answers: [IdentityAnswer]
+    /// The refusing plugin's RFC 6750 challenge, if it gave one.
+    public var challenge: AuthChallenge?
+    /// 401, or 403 for `insufficient_scope` (AUTH-5).
+    public var status: Int
     /// Correlation id of the audit record written for this failure.
     public var correlationID: String
+
+    /// Plugins that abstained, with their reasons.
+    public var abstained: [(plugin: String, reason: String)] {
+        answers.filter { $0.result == "abstain" }.map { ($0.plugin, $0.reason) }
+    }
 }

@@ -20,11 +20,20 @@ public struct HTTPFrontConfig: Sendable {
     public var keepAlive: TimeAmount
     /// A connection that sends nothing for this long, while no answer is pending or streaming, is closed.
     public var idleTimeout: TimeAmount
+    /// TLS (HTTPS), or nil for plain HTTP.
+    public var tls: TLSCredentials?
+    /// `server.http.public_url`: the endpoint's URL as clients reach it; nil: built from scheme, address, path.
+    public var publicURL: String?
+    /// RFC 9728 metadata from the identity plugins (without `resource`), or nil when none publishes any.
+    public var resourceMetadata: JSONObject?
 
     /// True when `host` is a loopback address or `localhost`.
     public var listensOnLoopback: Bool {
         host == "localhost" || host.hasPrefix("127.") || host == "::1"
     }
+
+    /// `https` with TLS, else `http`.
+    public var scheme: String { tls == nil ? "http" : "https" }
 
     public init(host: String, port: Int, path: String, allowedOrigins: Set<String>, maxBodyBytes: Int,
                 keepAlive: TimeAmount = .seconds(15), idleTimeout: TimeAmount = .seconds(120)) {
@@ -51,6 +60,8 @@ public final class HTTPFront: Service {
     /// Requests being served; shutdown waits for them (up to `drainTimeout`) before the ledger closes.
     let inflight = InflightCounter()
     let drainTimeout: Duration = .seconds(10)
+    /// The protected resource as clients see it; set once the port is known.
+    let resource = ProtectedResourceBox()
 
     public init(gateway: Gateway, config: HTTPFrontConfig, group: MultiThreadedEventLoopGroup, logger: Logger,
                 onListening: (@Sendable (SocketAddress) -> Void)? = nil) {
@@ -69,6 +80,7 @@ public final class HTTPFront: Service {
         let config = self.config
         let logger = self.logger
         let inflight = self.inflight
+        let resource = self.resource
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -76,24 +88,35 @@ public final class HTTPFront: Service {
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    var peer: PeerChain?
+                    if let tls = config.tls {
+                        let (handler, chain) = try tls.handler()
+                        try channel.pipeline.syncOperations.addHandler(handler)
+                        peer = chain
+                    }
                     // Connections that send nothing for `idleTimeout` while no answer is pending are closed, so
                     // idle or stalled clients do not hold sockets forever.
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: config.idleTimeout))
-                    // Every header the front writes is a constant, a number or a hex session id, so NIO's
-                    // outbound header validation (a per-response scan) has nothing to catch.
+                    // Every header the front writes is a constant, a number, a hex session id or a challenge
+                    // built by `BearerChallenge` (printable ASCII only), so NIO's outbound header validation (a
+                    // per-response scan) has nothing to catch.
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                         withErrorHandling: true, withOutboundHeaderValidation: false)
                     try channel.pipeline.syncOperations.addHandler(
-                        MCPHTTPHandler(gateway: gateway, config: config, logger: logger, inflight: inflight))
+                        MCPHTTPHandler(gateway: gateway, config: config, logger: logger, inflight: inflight,
+                                       peer: peer, resource: resource))
                 }
             }
             .bind(host: config.host, port: config.port)
             .get()
         if let addr = channel.localAddress {
+            resource.set(ProtectedResource(config: config, boundPort: addr.port ?? config.port))
             bound.withLock { $0 = addr }
             logger.info("listening", metadata: ["mcpg.http.address": "\(addr)", "mcpg.http.path": "\(config.path)"])
             onListening?(addr)
         }
+        let watcher = config.tls.map { tls in Task { await tls.watch() } }
+        defer { watcher?.cancel() }
         try await withTaskCancellationOrGracefulShutdownHandler {
             try await channel.closeFuture.get()
         } onCancelOrGracefulShutdown: {
@@ -138,6 +161,9 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     let config: HTTPFrontConfig
     let logger: Logger
     let inflight: InflightCounter
+    /// The TLS client certificate chain of this connection (nil: plain HTTP).
+    let peer: PeerChain?
+    let resource: ProtectedResourceBox
 
     var head: HTTPRequestHead?
     var body: ByteBuffer?
@@ -150,11 +176,14 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// The pipeline handler delivers the next request only after this answer ends, so this is the current one's.
     var clientKeepAlive = true
 
-    init(gateway: Gateway, config: HTTPFrontConfig, logger: Logger, inflight: InflightCounter) {
+    init(gateway: Gateway, config: HTTPFrontConfig, logger: Logger, inflight: InflightCounter,
+         peer: PeerChain? = nil, resource: ProtectedResourceBox = ProtectedResourceBox()) {
         self.gateway = gateway
         self.config = config
         self.logger = logger
         self.inflight = inflight
+        self.peer = peer
+        self.resource = resource
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -234,6 +263,10 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     func route(context: ChannelHandlerContext, head: HTTPRequestHead, body: ByteBuffer?) {
         let path = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+        if path.hasPrefix(ProtectedResource.wellKnownPrefix) {
+            protectedResourceMetadata(context: context, head: head, path: path)
+            return
+        }
         guard path == config.path else {
             reject(context: context, .notFound, code: -32600, "Not found: the MCP endpoint is \(config.path)")
             return
@@ -272,7 +305,8 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     func caller(context: ChannelHandlerContext, headers: RequestHeaders) -> Caller {
         let remote = context.channel.remoteAddress
         return Caller(transport: "http", peer: remote.map(Self.describe) ?? "unknown",
-                      peerIsLoopback: remote.map(Self.isLoopback) ?? false, headers: headers.all)
+                      peerIsLoopback: remote.map(Self.isLoopback) ?? false, headers: headers.all,
+                      tls: peer?.clientTLS)
     }
 
     static func describe(_ a: SocketAddress) -> String {
@@ -291,13 +325,6 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             return ip == "::1" || ip.hasPrefix("::ffff:127.")
         default: return false
         }
-    }
-
-    /// 401 with a Bearer challenge (the apikey plugin reads `Authorization: Bearer`).
-    func unauthorized(context: ChannelHandlerContext, _ f: AuthenticationFailure) {
-        let frame = Frame.errorResponse(id: nil, error: RPCError.unauthenticated.withCorrelation(f.correlationID))
-        respond(context: context, status: .unauthorized,
-                headers: [("www-authenticate", "Bearer realm=\"mcpg\"")], json: frame.json)
     }
 
     /// Runs `work` off the event loop and hands its result back on the loop.

@@ -45,12 +45,30 @@ public struct AuthenticateRequest: Sendable {
     public var peerIsLoopback: Bool
     /// HTTP request headers, names lowercased. Empty on stdio.
     public var headers: [String: String]
+    /// The TLS client certificates, on HTTPS connections (nil on plain HTTP and stdio).
+    public var tls: ClientCertificates?
 
-    public init(transport: String, peerAddress: String, peerIsLoopback: Bool, headers: [String: String]) {
+    /// The `tls` member: the chain a TLS client presented.
+    public struct ClientCertificates: Sendable, Equatable {
+        /// PEM certificates, the leaf first; empty when the client presented none.
+        public var certificates: [String]
+        /// True when the gateway's TLS layer verified the chain against `server.http.tls.client_ca_file`;
+        /// false when it passed the chain on unverified (plugins then verify against their own roots).
+        public var verified: Bool
+
+        public init(certificates: [String], verified: Bool) {
+            self.certificates = certificates
+            self.verified = verified
+        }
+    }
+
+    public init(transport: String, peerAddress: String, peerIsLoopback: Bool, headers: [String: String],
+                tls: ClientCertificates? = nil) {
         self.transport = transport
         self.peerAddress = peerAddress
         self.peerIsLoopback = peerIsLoopback
         self.headers = headers
+        self.tls = tls
     }
 
     public init(json: JSON) {
@@ -60,6 +78,13 @@ public struct AuthenticateRequest: Sendable {
         var h: [String: String] = [:]
         for m in json["headers"]?.objectValue ?? [:] { if let v = m.value.stringValue { h[m.key] = v } }
         headers = h
+        if let t = json["tls"]?.objectValue {
+            tls = ClientCertificates(
+                certificates: t["client_certificates"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+                verified: t["verified"]?.boolValue ?? false)
+        } else {
+            tls = nil
+        }
     }
 }
 

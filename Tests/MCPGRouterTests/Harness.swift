@@ -79,6 +79,7 @@ struct Harness {
     init(tools: [String] = ["echo", "secret.reset", "slow", "progress"], pageSize: Int = 100,
          identity: [any PluginCaller] = [headerIdentity], policy: [any PluginCaller] = [prefixPolicy],
          transforms: [any PluginCaller] = [], sessionLimit: Int = 10_000, policyMode: PolicyMode = .all,
+         identityMode: IdentityMode = .first,
          prompts: [JSON] = [], resources: [JSON] = [], templates: [JSON] = []) throws {
         func stages(_ cs: [any PluginCaller], _ kind: String) -> [Stage] {
             cs.enumerated().map { Stage(plugin: "p\($0.offset)", label: "\(kind)[\($0.offset)]", caller: $0.element) }
@@ -90,7 +91,8 @@ struct Harness {
             catalog: try Catalog(listings: [BackendListing(name: "demo", tools: tools.map(tool), prompts: prompts,
                                                           resources: resources, templates: templates)]),
             audit: trail,
-            settings: GatewaySettings(pageSize: pageSize, callTimeout: .seconds(5), serverVersion: "test", policyMode: policyMode),
+            settings: GatewaySettings(pageSize: pageSize, callTimeout: .seconds(5), serverVersion: "test", policyMode: policyMode,
+                                     identityMode: identityMode),
             sessions: SessionTable(idleTimeout: .seconds(60), limit: sessionLimit), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 

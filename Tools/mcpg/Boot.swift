@@ -111,7 +111,8 @@ enum Boot {
             audit: LedgerTrail(ledger: ledger),
             settings: GatewaySettings(
                 pageSize: config.server.pageSize, callTimeout: timeout, serverVersion: version,
-                policyMode: PolicyMode(rawValue: config.policyMode.rawValue) ?? .all),
+                policyMode: PolicyMode(rawValue: config.policyMode.rawValue) ?? .all,
+                identityMode: IdentityMode(rawValue: config.identityMode.rawValue) ?? .first),
             sessions: sessions, logger: logger)
         // Every backend is listed at once. One that cannot be is left out (and retried while the gateway runs)
         // unless its entry says `unavailable: refuse`; a name or URI two backends serve is a config error.

@@ -62,14 +62,25 @@ struct Serve: AsyncParsableCommand {
                                    maxMessageBytes: gatewayConfig.server.http?.maxBodyBytes ?? 4 << 20)
             services.append(.init(service: front, successTerminationBehavior: .gracefullyShutdownGroup))
         } else if let http = gatewayConfig.server.http {
+            var frontConfig = HTTPFrontConfig(host: http.host, port: http.port, path: http.path,
+                                              allowedOrigins: Set(http.allowedOrigins), maxBodyBytes: http.maxBodyBytes)
+            if let tls = http.tls {
+                do throws(TLSFileError) {
+                    frontConfig.tls = try TLSCredentials(config: TLSFrontConfig(tls), logger: logger)
+                } catch {
+                    let at = tls.locations[error.key] ?? SourceLocation(file: config, line: 0, column: 0)
+                    printError(ConfigDiagnostic(at, "\(error.key) \"\(error.path)\": \(error.reason)").description)
+                    throw ExitCode(1)
+                }
+            }
+            frontConfig.publicURL = http.publicURL
+            frontConfig.resourceMetadata = await parts.gateway.identityResourceMetadata()
+            let scheme = frontConfig.scheme
             let front = HTTPFront(
-                gateway: parts.gateway,
-                config: HTTPFrontConfig(host: http.host, port: http.port, path: http.path,
-                                        allowedOrigins: Set(http.allowedOrigins), maxBodyBytes: http.maxBodyBytes),
-                group: group, logger: logger,
+                gateway: parts.gateway, config: frontConfig, group: group, logger: logger,
                 onListening: { addr in
                     let host = addr.ipAddress.map { $0.contains(":") ? "[\($0)]" : $0 } ?? http.host
-                    printError("mcpg: listening on http://\(host):\(addr.port ?? http.port)\(http.path)")
+                    printError("mcpg: listening on \(scheme)://\(host):\(addr.port ?? http.port)\(http.path)")
                 })
             services.append(.init(service: front))
             services.append(.init(service: SessionSweeper(sessions: parts.gateway.sessions)))
@@ -208,4 +219,12 @@ func rfc3339Now() -> String {
     }
     return "\(pad(tmv.tm_year + 1900, 4))-\(pad(tmv.tm_mon + 1, 2))-\(pad(tmv.tm_mday, 2))T"
         + "\(pad(tmv.tm_hour, 2)):\(pad(tmv.tm_min, 2)):\(pad(tmv.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+}
+
+extension TLSFrontConfig {
+    init(_ c: TLSConfig) {
+        self.init(certFile: c.certFile, keyFile: c.keyFile,
+                  clientAuth: TLSFrontConfig.ClientAuth(rawValue: c.clientAuth.rawValue) ?? .required,
+                  clientCAFile: c.clientCAFile, reloadInterval: .seconds(c.reloadIntervalSeconds))
+    }
 }
