@@ -27,7 +27,7 @@ func pluginLinkerSettings(_ product: String) -> [LinkerSetting] {
 /// The plugins shipped with mcpg: (kind folder, config name, Swift module, extra dependencies, source folder
 /// under Plugins/<kind>/<name>: "" for the folder itself).
 let plugins: [(kind: String, name: String, module: String, deps: [Target.Dependency], sub: String)] = [
-    ("identity", "apikey", "APIKeyPlugin", ["CSodium"], ""),
+    ("identity", "apikey", "APIKeyPlugin", ["CSodium", "CYAML"], ""),
     ("identity", "anonymous", "AnonymousPlugin", [], ""),
     ("identity", "oidc", "OIDCPlugin", ["JWTVerifier"], "Plugin"),
     ("policy", "rules", "RulesPlugin", [], ""),

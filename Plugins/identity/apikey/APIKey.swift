@@ -5,46 +5,71 @@ import PluginKit
 /// Authenticates callers by API key. Config holds only SHA-256 hashes of the keys; a presented key is hashed
 /// and compared against every stored hash in constant time, so neither timing nor config reveals a key.
 ///
+/// Keys come from the config (`keys`), a file (`keys_file`, re-read when it changes: keys rotate without a
+/// restart) and an environment variable (`keys_env`); each may carry `groups`, a `tenant` and an RFC 3339
+/// `expires` after which it is refused.
+///
 /// The key is read from `Authorization: Bearer <key>` or `X-API-Key: <key>` (or from the one header named by
-/// `header`). No key → abstain, so a later identity plugin may answer; an unknown key → reject.
+/// `header`). No key → abstain, so a later identity plugin may answer; an unknown key → reject, except an
+/// unknown bearer that looks like a JWT (three base64url segments), which abstains so that a JWT plugin later
+/// in the chain (`oidc`, `spiffe`) can take it.
 struct APIKey: SyncIdentityPlugin {
     struct Config: Decodable, Sendable {
-        struct Key: Decodable, Sendable {
-            var id: String
-            var sha256: String
-            var groups: [String]?
-            var tenant: String?
-        }
-        var keys: [Key]
+        var keys: [JSON]?
+        var keys_file: String?
+        var keys_env: String?
+        var reload_interval_s: Double?
         var header: String?
     }
     static let name = "apikey"
     static let version = "1.0.0"
+    static var keySchema: JSON {
+        [
+            "type": "object", "additionalProperties": false, "required": ["id", "sha256"],
+            "properties": [
+                "id": [
+                    "type": "string", "minLength": 1,
+                    "description": "Principal id of the key's holder; unique among keys.",
+                ],
+                "sha256": [
+                    "type": "string", "pattern": "^[0-9a-f]{64}$",
+                    "description":
+                        "SHA-256 of the key as 64 lowercase hex digits (e.g. `printf %s KEY | sha256sum`).",
+                ],
+                "groups": [
+                    "type": "array", "items": ["type": "string"],
+                    "description": "Groups of the principal, for policies.",
+                ],
+                "tenant": ["type": "string", "description": "Tenant of the principal."],
+                "expires": [
+                    "type": "string",
+                    "description": "RFC 3339 date-time (`2026-12-31T23:59:59Z`) after which the key is refused.",
+                ],
+            ],
+        ]
+    }
     static var configSchema: JSON {
         [
-            "type": "object", "additionalProperties": false, "required": ["keys"],
+            "type": "object", "additionalProperties": false,
             "properties": [
                 "keys": [
-                    "type": "array", "description": "The accepted API keys, stored only as SHA-256 hashes.",
-                    "items": [
-                        "type": "object", "additionalProperties": false, "required": ["id", "sha256"],
-                        "properties": [
-                            "id": [
-                                "type": "string", "minLength": 1,
-                                "description": "Principal id of the key's holder; unique among keys.",
-                            ],
-                            "sha256": [
-                                "type": "string", "pattern": "^[0-9a-f]{64}$",
-                                "description":
-                                    "SHA-256 of the key as 64 lowercase hex digits (e.g. `printf %s KEY | sha256sum`).",
-                            ],
-                            "groups": [
-                                "type": "array", "items": ["type": "string"],
-                                "description": "Groups of the principal, for policies.",
-                            ],
-                            "tenant": ["type": "string", "description": "Tenant of the principal."],
-                        ],
-                    ],
+                    "type": "array", "description": "Accepted API keys, stored only as SHA-256 hashes.",
+                    "items": keySchema,
+                ],
+                "keys_file": [
+                    "type": "string", "format": "path",
+                    "description": .string(
+                        "A file of more keys: a YAML or JSON list of entries like those of `keys` (or a mapping "
+                            + "with a `keys` list), or one `id:sha256` per line. Re-read when it changes; a file "
+                            + "that fails to load keeps the previous keys and is logged."),
+                ],
+                "keys_env": [
+                    "type": "string", "minLength": 1,
+                    "description": "Name of an environment variable holding more keys, in the `keys_file` formats.",
+                ],
+                "reload_interval_s": [
+                    "type": "number", "minimum": 0, "maximum": 86400,
+                    "description": "Seconds between looks at `keys_file` for changes (0: never). Default 1.",
                 ],
                 "header": [
                     "type": "string", "minLength": 1,
@@ -56,38 +81,37 @@ struct APIKey: SyncIdentityPlugin {
         ]
     }
 
-    /// One accepted key: its principal and the 32-byte digest of the key.
-    struct Entry: Sendable {
-        var principal: Principal
-        var digest: [UInt8]
-    }
-
-    let entries: [Entry]
+    let keys: Reloadable<[KeyEntry]>
     /// The lowercased header name to read, or nil for the default pair.
     let header: String?
 
     init(config: Config, host: Host) throws {
         guard sodium_init() >= 0 else { throw PluginError("apikey: libsodium failed to initialize") }
-        var seenIDs: Set<String> = []
-        var seenDigests: [[UInt8]: String] = [:]
-        var entries: [Entry] = []
-        for (i, key) in config.keys.enumerated() {
-            guard !key.id.isEmpty else { throw PluginError(code: -32602, "apikey: keys[\(i)].id must not be empty") }
-            guard seenIDs.insert(key.id).inserted else {
-                throw PluginError(code: -32602, "apikey: duplicate key id \"\(key.id)\" (keys[\(i)])")
-            }
-            guard let digest = Self.decodeHex(key.sha256) else {
-                throw PluginError(
-                    code: -32602, "apikey: keys[\(i)] (\"\(key.id)\"): sha256 must be 64 lowercase hex digits")
-            }
-            if let other = seenDigests[digest] {
-                throw PluginError(code: -32602, "apikey: keys \"\(other)\" and \"\(key.id)\" have the same sha256")
-            }
-            seenDigests[digest] = key.id
-            entries.append(
-                Entry(principal: Principal(id: key.id, groups: key.groups ?? [], tenant: key.tenant), digest: digest))
+        let inline = config.keys ?? []
+        guard !inline.isEmpty || config.keys_file != nil || config.keys_env != nil else {
+            throw PluginError(code: -32602, "apikey: give keys, keys_file or keys_env")
         }
-        self.entries = entries
+        let interval = config.reload_interval_s ?? 1
+        guard interval.isFinite, (0...86400).contains(interval) else {
+            throw PluginError(code: -32602, "apikey: reload_interval_s must be between 0 and 86400")
+        }
+        let file = config.keys_file
+        let env = config.keys_env
+        do {
+            keys = try Reloadable(
+                files: file.map { [$0] } ?? [], interval: .milliseconds(Int64(interval * 1000)),
+                onReload: { result in
+                    switch result {
+                    case .success(let version):
+                        host.log(.notice, "api keys reloaded", ["apikey.version": "\(version)"])
+                    case .failure(let error):
+                        host.log(.error, "api key reload failed; keeping the previous keys", ["error": "\(error)"])
+                    }
+                },
+                load: { try KeyList.build(inline: inline, file: file, env: env) })
+        } catch {
+            throw PluginError(code: -32602, "apikey: \(error)")
+        }
         if let h = config.header {
             guard !h.isEmpty else { throw PluginError(code: -32602, "apikey: header must not be empty") }
             header = h.lowercased()
@@ -98,6 +122,7 @@ struct APIKey: SyncIdentityPlugin {
 
     func authenticate(_ request: AuthenticateRequest) throws -> AuthenticateResult {
         guard let key = presentedKey(request.headers) else { return .abstain(reason: "no API key presented") }
+        let entries = keys.current.value
         var digest = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_BYTES))
         var k = key
         k.withUTF8 { b in _ = crypto_hash_sha256(&digest, b.baseAddress, UInt64(b.count)) }
@@ -109,8 +134,14 @@ struct APIKey: SyncIdentityPlugin {
             }
             if equal && match < 0 { match = i }
         }
-        guard match >= 0 else { return .reject(reason: "unknown API key") }
+        guard match >= 0 else {
+            if Self.looksLikeJWT(key) { return .abstain(reason: "bearer token is a JWT, not an API key") }
+            return .reject(reason: "unknown API key")
+        }
         let principal = entries[match].principal
+        if let expires = entries[match].expires, UTCTimestamp.nowSeconds() >= expires {
+            return .reject(reason: "api key \(principal.id) expired")
+        }
         return .authenticated(principal, reason: "api key \(principal.id)")
     }
 
@@ -141,24 +172,16 @@ struct APIKey: SyncIdentityPlugin {
         return String(value[start...end])
     }
 
-    /// 32 bytes from exactly 64 lowercase hex digits, else nil.
-    private static func decodeHex(_ hex: String) -> [UInt8]? {
-        let u = Array(hex.utf8)
-        guard u.count == 64 else { return nil }
-        func nibble(_ c: UInt8) -> UInt8? {
-            switch c {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-            default: return nil
+    /// Three non-empty base64url segments separated by dots (a JWS compact serialization).
+    static func looksLikeJWT(_ token: String) -> Bool {
+        let parts = token.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return false }
+        return parts.allSatisfy { part in
+            !part.isEmpty && part.allSatisfy {
+                (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || (0x30...0x39).contains($0)
+                    || $0 == 0x2D || $0 == 0x5F
             }
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
-        for i in stride(from: 0, to: 64, by: 2) {
-            guard let hi = nibble(u[i]), let lo = nibble(u[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-        }
-        return out
     }
 }
 
