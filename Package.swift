@@ -30,6 +30,8 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ("identity", "apikey", "APIKeyPlugin", ["CSodium", "CYAML"], ""),
     ("identity", "anonymous", "AnonymousPlugin", [], ""),
     ("identity", "oidc", "OIDCPlugin", ["JWTVerifier"], "Plugin"),
+    ("identity", "mtls", "MTLSPlugin", ["ClientCertificates"], "Plugin"),
+    ("identity", "spiffe", "SPIFFEPlugin", ["ClientCertificates", "JWTVerifier"], ""),
     ("policy", "rules", "RulesPlugin", [], ""),
     ("policy", "cedar", "CedarPlugin", ["CedarEngine"], "Plugin"),
     ("policy", "casbin", "CasbinPlugin", ["CasbinEngine"], "Plugin"),
@@ -189,6 +191,24 @@ targets.append(
         name: "JWTVerifierTests", dependencies: ["JWTVerifier", "OIDCPlugin", "PluginKit", "MCPGJSON"],
         swiftSettings: swiftSettings))
 
+// X.509 client certificates for the `mtls` and `spiffe` identity plugins: PEM bundles, chain verification
+// (swift-certificates), CRLs and revoked serials.
+targets.append(
+    .target(
+        name: "ClientCertificates",
+        dependencies: [
+            "MCPGJSON",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ],
+        path: "Plugins/identity/mtls/Certificates", swiftSettings: swiftSettings))
+targets.append(
+    .testTarget(
+        name: "ClientCertificatesTests",
+        dependencies: ["ClientCertificates", "MCPGJSON"],
+        swiftSettings: swiftSettings))
+
 for e in engines {
     targets.append(
         .target(name: e.module, dependencies: ["MCPGJSON"], path: "Plugins/policy/\(e.plugin)/Engine",
@@ -221,6 +241,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: targets
 )

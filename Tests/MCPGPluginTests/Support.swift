@@ -6,7 +6,7 @@ import Synchronization
 import Testing
 
 /// The shipped plugins under test, all signed into one temporary plugin directory once per test run.
-let shippedPlugins = ["apikey", "rules", "redact", "mock", "jsonl"]
+let shippedPlugins = ["apikey", "rules", "redact", "mock", "jsonl", "mtls", "spiffe"]
 
 /// One plugin directory holding the built `lib<name>.so` files copied as `<name>.so`, each with a `.minisig` made
 /// by a throwaway key whose trusted comment pins name, version 1.0.0 and this ABI; and a loader trusting that key.

@@ -13,9 +13,13 @@ public struct ValidationRules: Sendable {
     public var clockSkew: Double
     /// Scopes that must all be granted (`scope` string or `scp` array).
     public var requiredScopes: [String]
+    /// False when `iss` is optional and not compared (SPIFFE JWT-SVIDs, whose issuer is the trust domain's
+    /// keys); an `iss` that is present must still be a string.
+    public var checksIssuer: Bool
 
     public init(issuer: String, audiences: [String], algorithms: Set<JWSAlgorithm> = Set(JWSAlgorithm.allCases),
-                clockSkew: Double = 60, requiredScopes: [String] = []) {
+                clockSkew: Double = 60, requiredScopes: [String] = [], checksIssuer: Bool = true) {
+        self.checksIssuer = checksIssuer
         self.issuer = issuer
         self.audiences = audiences
         self.algorithms = algorithms
@@ -133,8 +137,12 @@ public struct TokenVerifier: Sendable {
 
     /// The first failing registered-claim check, or nil.
     func checkClaims(_ claims: JSONObject) -> String? {
-        guard let iss = claims["iss"] else { return "token has no iss" }
-        guard iss.stringValue == rules.issuer else { return "wrong issuer" }
+        if rules.checksIssuer {
+            guard let iss = claims["iss"] else { return "token has no iss" }
+            guard iss.stringValue == rules.issuer else { return "wrong issuer" }
+        } else if let iss = claims["iss"], iss.stringValue == nil {
+            return "iss is not a string"
+        }
 
         guard let aud = claims["aud"] else { return "token has no aud" }
         let audiences: [String]
