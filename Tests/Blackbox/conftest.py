@@ -32,7 +32,8 @@ QUICKSTART = REPO / "examples" / "quickstart" / "mcpg.yaml"
 
 DEMO_KEY = "quickstart-demo-key"
 PROTOCOL_VERSION = "2025-11-25"
-PLUGINS = ["apikey", "anonymous", "rules", "cedar", "casbin", "opa", "redact", "mock", "jsonl"]
+PLUGINS = ["apikey", "anonymous", "oidc", "mtls", "spiffe", "rules", "cedar", "casbin", "opa", "redact", "mock",
+           "jsonl"]
 # Tools the quickstart's rules give everyone; admin_reset is for the admins group only.
 PUBLIC_TOOLS = {"echo", "get_weather", "lookup_customer", "count_slowly"}
 ADMIN_TOOL = "admin_reset"
@@ -88,10 +89,11 @@ class GatewayConfig:
     ledger: Path
     jsonl: Path
     mcp_path: str = "/mcp"
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{self.mcp_path}"
+        return f"{self.scheme}://127.0.0.1:{self.port}{self.mcp_path}"
 
     @property
     def text(self) -> str:
@@ -107,7 +109,8 @@ def _replace_once(text: str, pattern: str, replacement: str, flags: int = 0) -> 
 def make_config(directory: Path, *, anonymous: bool = True, page_size: int | None = None,
                 max_body_bytes: int | None = None, plugin_dir: Path | None = None,
                 trusted_key: Path | str | None = None, port: int | None = None,
-                count_slowly_ms: int | None = None, policy: str | None = None) -> GatewayConfig:
+                count_slowly_ms: int | None = None, policy: str | None = None, identity: str | None = None,
+                http_extra: str | None = None) -> GatewayConfig:
     """Writes `directory/mcpg.yaml`: the quickstart with its own port, ledger and sink, and absolute dist paths."""
     directory.mkdir(parents=True, exist_ok=True)
     data = directory / "data"
@@ -134,9 +137,17 @@ def make_config(directory: Path, *, anonymous: bool = True, page_size: int | Non
         # The whole `policy:` section (and anything else given, e.g. `chains:`), up to `transforms:`.
         text = _replace_once(text, r"\npolicy:\n.*?\ntransforms:", "\n" + policy.strip("\n") + "\ntransforms:",
                              flags=re.DOTALL)
+    if identity is not None:
+        # The whole `identity:` section, up to `policy:`.
+        text = _replace_once(text, r"\nidentity:\n.*?\npolicy:", "\n" + identity.strip("\n") + "\npolicy:", flags=re.DOTALL)
+    if http_extra is not None:
+        # More `server.http` keys (indented by four spaces), e.g. `tls:` or `public_url:`.
+        text = _replace_once(text, r"(\n    path: /mcp)", "\n    path: /mcp\n" + http_extra.strip("\n"))
     path = directory / "mcpg.yaml"
     path.write_text(text)
-    return GatewayConfig(path=path, port=port, ledger=data / "audit.ledger", jsonl=data / "audit.jsonl")
+    scheme = "https" if http_extra is not None and re.search(r"^    tls:", http_extra, re.M) else "http"
+    return GatewayConfig(path=path, port=port, ledger=data / "audit.ledger", jsonl=data / "audit.jsonl",
+                         scheme=scheme)
 
 
 # ---------------------------------------------------------------------------------------------------------------
