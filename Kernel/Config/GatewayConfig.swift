@@ -107,12 +107,19 @@ public struct HTTPConfig: Sendable, Equatable {
     public var sessionIdleTimeoutSeconds: Int
     /// Most sessions open at once.
     public var maxSessions: Int
+    /// The secret that seals session ids (absolute path), if configured.
+    public var sessionKeyFile: String?
+    /// Longest a session id is honoured after its `initialize`.
+    public var sessionMaxAgeSeconds: Int
 
     /// Creates HTTP settings; defaults are the schema's.
     public init(
         host: String = "127.0.0.1", port: Int = 8080, path: String = "/mcp", allowedOrigins: [String] = [],
-        maxBodyBytes: Int = 4_194_304, sessionIdleTimeoutSeconds: Int = 1800, maxSessions: Int = 10_000
+        maxBodyBytes: Int = 4_194_304, sessionIdleTimeoutSeconds: Int = 1800, maxSessions: Int = 10_000,
+        sessionKeyFile: String? = nil, sessionMaxAgeSeconds: Int = 86_400
     ) {
+        self.sessionKeyFile = sessionKeyFile
+        self.sessionMaxAgeSeconds = sessionMaxAgeSeconds
         self.host = host
         self.port = port
         self.path = path

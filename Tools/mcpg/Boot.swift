@@ -103,8 +103,18 @@ enum Boot {
         } catch {
             throw ConfigError([ConfigDiagnostic(SourceLocation(file: config.file, line: 0, column: 0), "audit: \(error)")])
         }
+        var sealer = SessionSealer.ephemeral()
+        if let keyFile = config.server.http?.sessionKeyFile {
+            do throws(any Error) {
+                sealer = try SessionSealer(secret: try readFile(keyFile))
+            } catch {
+                throw ConfigError([ConfigDiagnostic(SourceLocation(file: config.file, line: 0, column: 0),
+                                                    "server.http.session_key_file: \(error)")])
+            }
+        }
         let sessions = SessionTable(idleTimeout: .seconds(config.server.http?.sessionIdleTimeoutSeconds ?? 1800),
-                                    limit: config.server.http?.maxSessions ?? 10_000)
+                                    limit: config.server.http?.maxSessions ?? 10_000, sealer: sealer,
+                                    maxAgeSeconds: Int64(config.server.http?.sessionMaxAgeSeconds ?? 86_400))
         let gateway = Gateway(
             identity: (stages[.identity] ?? []).map(stage), policy: (stages[.policy] ?? []).map(stage),
             transforms: (stages[.transforms] ?? []).map(stage), backends: backendStages, store: store,
