@@ -11,6 +11,14 @@ public struct SealedSession: Sendable, Equatable {
     public var clientInfo: JSON
     /// Unix seconds when `initialize` created it.
     public var issuedAt: Int64
+
+    public init(owner: String, protocolVersion: String, clientCapabilities: JSON, clientInfo: JSON, issuedAt: Int64) {
+        self.owner = owner
+        self.protocolVersion = protocolVersion
+        self.clientCapabilities = clientCapabilities
+        self.clientInfo = clientInfo
+        self.issuedAt = issuedAt
+    }
 }
 
 /// Session ids that are the session's state, encrypted and authenticated (XChaCha20-Poly1305, libsodium):
