@@ -255,11 +255,11 @@ public final class Gateway: Sendable {
         }
         // LIFE-3: answer with the requested version when supported, else with our latest.
         let version = supportedProtocolVersions.contains(requested) ? requested : supportedProtocolVersions[0]
-        let capabilities = params?["capabilities"] ?? .object([:])
+        let clientCapabilities = params?["capabilities"] ?? .object([:])
         let session = Session(
             id: caller.transport == "stdio" ? RandomID.session()
                 : sessions.newID(owner: identity.principal.id, protocolVersion: version,
-                                 clientCapabilities: capabilities, clientInfo: params?["clientInfo"] ?? .null),
+                                 clientCapabilities: clientCapabilities, clientInfo: params?["clientInfo"] ?? .null),
             owner: identity.principal.id, protocolVersion: version,
             clientInfo: params?["clientInfo"] ?? .null, clientCapabilities: params?["capabilities"] ?? .object([:]),
             pinned: caller.transport == "stdio")
