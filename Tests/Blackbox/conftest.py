@@ -107,7 +107,8 @@ def _replace_once(text: str, pattern: str, replacement: str, flags: int = 0) -> 
 def make_config(directory: Path, *, anonymous: bool = True, page_size: int | None = None,
                 max_body_bytes: int | None = None, plugin_dir: Path | None = None,
                 trusted_key: Path | str | None = None, port: int | None = None,
-                count_slowly_ms: int | None = None, policy: str | None = None) -> GatewayConfig:
+                count_slowly_ms: int | None = None, policy: str | None = None,
+                http_extra: dict[str, Any] | None = None) -> GatewayConfig:
     """Writes `directory/mcpg.yaml`: the quickstart with its own port, ledger and sink, and absolute dist paths."""
     directory.mkdir(parents=True, exist_ok=True)
     data = directory / "data"
@@ -130,6 +131,8 @@ def make_config(directory: Path, *, anonymous: bool = True, page_size: int | Non
         assert n == 1, "quickstart config changed shape: count_slowly's delay_ms not found"
     if max_body_bytes is not None:
         text = _replace_once(text, r"(\n    path: /mcp)", f"\n    path: /mcp\n    max_body_bytes: {max_body_bytes}")
+    for key, value in (http_extra or {}).items():
+        text = _replace_once(text, r"(\n    path: /mcp)", f"\n    path: /mcp\n    {key}: {json.dumps(value)}")
     if policy is not None:
         # The whole `policy:` section (and anything else given, e.g. `chains:`), up to `transforms:`.
         text = _replace_once(text, r"\npolicy:\n.*?\ntransforms:", "\n" + policy.strip("\n") + "\ntransforms:",
