@@ -149,6 +149,7 @@ extension Gateway {
     var modernCapabilities: JSON {
         guard case .object(var c) = capabilities else { return capabilities }
         c["logging"] = nil
+        c["tasks"] = nil
         if case .object(var r)? = c["resources"] { r["subscribe"] = nil; c["resources"] = .object(r) }
         return .object(c)
     }

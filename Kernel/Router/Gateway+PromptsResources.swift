@@ -60,7 +60,8 @@ extension Gateway {
         let total: Int
         let item: (Int) -> JSON
         switch kind {
-        case .tools: (total, item) = (catalog.tools.count, { [catalog] in catalog.tools[$0].tool })
+        case .tools where session.modern: (total, item) = (catalog.tools.count, { [catalog] in catalog.tools[$0].tool })
+        case .tools: (total, item) = (catalog.tools.count, { [catalog] in Self.taskable(catalog.tools[$0].tool) })
         case .prompts: (total, item) = (catalog.prompts.count, { [catalog] in catalog.prompts[$0].item })
         case .resources: (total, item) = (catalog.resources.count, { [catalog] in catalog.resources[$0].item })
         case .templates: (total, item) = (catalog.templates.count, { [catalog] in catalog.templates[$0].item })
@@ -82,6 +83,16 @@ extension Gateway {
             }
         }
         return .frame(.response(id: id, result: .object(result)))
+    }
+
+    /// The gateway runs any tool as a task (TASK-10), so a tool the backend marks `forbidden` (or not at all) is
+    /// listed as `optional`; `required` stays.
+    static func taskable(_ tool: JSON) -> JSON {
+        let execution = tool["execution"] ?? .object([:])
+        if execution["taskSupport"]?.stringValue == "required" || execution["taskSupport"]?.stringValue == "optional" {
+            return tool
+        }
+        return tool.setting("execution", to: execution.setting("taskSupport", to: "optional"))
     }
 
     /// prompts/get: authorized like tools/call (action `prompts/get`), relayed to the prompt's backend, audited.

@@ -8,7 +8,7 @@ public let correlationMetaKey = "dev.mcpg/correlationId"
 extension Gateway {
     /// tools/call: policy → request transforms → backend → response transforms → durable audit record → answer.
     func callTool(id: RequestID, params: JSON?, identity: Identity, caller: Caller, session: Session,
-                  emit: (@Sendable (JSON) -> Bool)?) async -> Reply {
+                  emit: (@Sendable (JSON) -> Bool)?, task: String? = nil) async -> Reply {
         let start = ContinuousClock.now
         let cid = RandomID.correlation()
         guard let name = params?["name"]?.stringValue else {
@@ -24,6 +24,7 @@ extension Gateway {
         var event = auditEvent(cid, type: "tools/call", session: session, caller: caller, identity: identity)
         event["tool"] = .string(name)
         event["backend"] = .string(backendName)
+        if let task { event["task"] = .string(task) }
 
         // Policy first, also for names no backend serves, so a denied caller cannot probe which tools exist.
         var context = baseContext(caller, session)
@@ -43,6 +44,10 @@ extension Gateway {
         guard verdict.allow else { return await failed(.forbidden, detail: "denied by policy") }
         guard let entry, let backend = backends[entry.backend] else {
             return await failed(.invalidParams("Unknown tool: \(name)"), detail: "unknown tool")
+        }
+        if entry.tool["execution"]?["taskSupport"]?.stringValue == "required", task == nil {
+            // TASK-3: a tool that requires a task is not run without one.
+            return await failed(.methodNotFound("Tool \(name) must be called as a task"), detail: "task required")
         }
 
         let principalJSON = identity.principal.json
