@@ -43,7 +43,11 @@ public final class TaskTable: Sendable {
 
     /// The task's JSON if it exists and belongs to `owner`.
     func get(_ id: String, owner: String) -> JSON? {
-        records.withLock { t in t[id].flatMap { $0.owner == owner ? json(id, $0) : nil } }
+        records.withLock { t -> JSON? in
+            // Spelled out: JSON is nil-literal expressible, so a bare `nil` here would be JSON's null.
+            guard let r = t[id], r.owner == owner else { return Optional<JSON>.none }
+            return json(id, r)
+        }
     }
 
     /// Drops tasks whose time to live ran out.
