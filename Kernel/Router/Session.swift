@@ -48,6 +48,9 @@ public final class Session: Sendable {
     }
     let clientRequests = Mutex<(next: UInt64, waiting: [String: ClientRequest])>((0, [:]))
 
+    /// The SSE streams' event logs, for resumption (HTTP-11).
+    let logs = Mutex<(next: Int, byStream: [Int: EventLog])>((0, [:]))
+
     /// Never expires for idleness (the stdio session lives as long as its stream).
     public let pinned: Bool
     /// A sessionless-protocol request's session (NEXT-3): no back channel for requests to the client.
@@ -123,6 +126,8 @@ public final class Session: Sendable {
         outbound.withLock { o in
             o.next += 1
             o.senders.insert((o.next, send), at: 0)
+            // Older channels are only fallbacks; a few are enough.
+            if o.senders.count > 8 { o.senders.removeLast() }
             return o.next
         }
     }
