@@ -74,6 +74,9 @@ extension Gateway {
             reply = fail(.methodNotFound(method))
         case "subscriptions/listen":
             reply = await listen(id: id, params: params, session: session, emit: emit)
+        case _ where Self.inputRequiredMethods.contains(method):
+            reply = await serveWithInput(id: id, method: method, params: params, identity: identity, caller: caller,
+                                         session: session, emit: emit)
         default:
             reply = await request(id: id, method: method, params: params, identity: identity, caller: caller,
                                   session: session, emit: emit)
@@ -164,7 +167,7 @@ extension Gateway {
             var meta = r["_meta"]?.objectValue ?? [:]
             meta[ModernMeta.serverInfo] = ["name": .string(settings.serverName), "version": .string(settings.serverVersion)]
             r["_meta"] = .object(meta)
-            if cacheableMethods.contains(method) {
+            if cacheableMethods.contains(method), r["resultType"] == "complete" {
                 // Lists depend on who asks (policy filters them) and change when backends do: private, not cached.
                 r["ttlMs"] = 0
                 r["cacheScope"] = "private"

@@ -56,6 +56,8 @@ public final class Gateway: Sendable {
     let cursors = CursorCodec()
     /// Task-augmented requests (TASK-*), run by the gateway.
     let tasks = TaskTable()
+    /// 2026-07-28 calls waiting for their client's input (NEXT-6).
+    let parkedCalls = ParkedCalls()
     /// Visible catalog indices per (principal, transport, peer), for the current catalog generation and the
     /// policy versions in `version`; an entry lives at most `listCacheTTL`, so time-dependent policies catch up.
     let listCache = Mutex<ListCache>(ListCache())

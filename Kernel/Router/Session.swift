@@ -55,11 +55,15 @@ public final class Session: Sendable {
     public let pinned: Bool
     /// A sessionless-protocol request's session (NEXT-3): no back channel for requests to the client.
     public let modern: Bool
+    /// For a sessionless request: where backends' requests to the client wait to be sent as input requests
+    /// (NEXT-6).
+    public let inputBridge: InputBridge?
 
     public init(id: String, owner: String, protocolVersion: String, clientInfo: JSON, clientCapabilities: JSON,
          pinned: Bool = false, modern: Bool = false) {
         self.pinned = pinned
         self.modern = modern
+        inputBridge = modern ? InputBridge() : nil
         self.id = id
         self.owner = owner
         self.protocolVersion = protocolVersion
