@@ -331,7 +331,7 @@ struct Federation {
 
         let done = try #require(await modern(f, who, id: 4, params: [
             "name": "a__ask_wait", "requestState": .string(state),
-            "inputResponses": .object([JSONMember(key, ["role": "assistant", "model": "m-1", "content": ["type": "text", "text": "x"]])]),
+            "inputResponses": .object(JSONObject([JSONMember(key, ["role": "assistant", "model": "m-1", "content": ["type": "text", "text": "x"]])])),
         ])?.result)
         #expect(done["resultType"] == "complete")
         #expect(done["content"]?[0]?["text"] == "m-1")
