@@ -16,7 +16,7 @@ tools
     add {a, b}                      outputSchema + structuredContent {"sum": a+b} (TOOL-7, TOOL-8)
     decorated                       annotations and icons on the Tool object (TOOL-9, BASE-10)
     slow {steps, delay_ms}          one notifications/progress per step when the call asks for progress (PROG-1/2)
-    wait_for_cancel                 sleeps until cancelled; the cancellation is recorded (CANC-1)
+    wait_for_cancel                 reports progress 0, then sleeps until cancelled; the cancellation is recorded (CANC-1)
     cancellations                   the ids of calls cancelled so far, as structuredContent {"cancelled": [...]}
     sample {prompt}                 sends sampling/createMessage to the client and returns its text (SAMP)
     elicit {message}                sends elicitation/create (form) and returns the client's answer (ELIC)
@@ -27,6 +27,7 @@ tools
     add_tool {name}                 adds a tool at runtime and sends notifications/tools/list_changed (TOOL-1)
     touch {uri}                     changes a resource; subscribers get notifications/resources/updated (RES-6)
     crash                           exits the process at once (status 3)
+    headers                         the HTTP request headers of the call, as structuredContent (empty on stdio)
     filler_00 … filler_11           plain tools, so tools/list needs several pages (PAGE-1)
 prompts
     greet {name (required), style}  a user message; `style` has completions (COMP-1)
@@ -105,6 +106,7 @@ TOOLS: list[dict[str, Any]] = [
          {"name": {"type": "string"}}, ["name"]),
     tool("touch", "Changes a resource; subscribers are told.", {"uri": {"type": "string"}}),
     tool("crash", "Exits the server process at once."),
+    tool("headers", "The HTTP request headers of this call (empty on stdio)."),
 ] + [tool(f"filler_{i:02d}", f"Filler tool {i}.") for i in range(12)]
 
 PROMPTS: list[dict[str, Any]] = [
@@ -163,6 +165,8 @@ async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> dict[str, 
             await session.report_progress(i + 1, steps, f"step {i + 1}")
         return {"content": [text(f"done after {steps} steps")]}
     if name == "wait_for_cancel":
+        # Progress 0 says the wait has begun (for callers that asked for progress).
+        await session.report_progress(0, None, "waiting")
         try:
             await anyio.sleep(3600)
         except anyio.get_cancelled_exc_class():
@@ -208,6 +212,10 @@ async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> dict[str, 
         if uri in SUBSCRIBED:
             await session.send_resource_updated(uri)
         return {"content": [text(f"touched {uri}")]}
+    if name == "headers":
+        request = getattr(ctx, "request", None)
+        headers = {k.lower(): v for k, v in request.headers.items()} if request is not None else {}
+        return {"content": [text(json.dumps(headers))], "structuredContent": {"headers": headers}}
     if name == "crash":
         sys.stderr.write("crashing on request\n")
         sys.stderr.flush()
