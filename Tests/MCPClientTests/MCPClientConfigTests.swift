@@ -37,8 +37,10 @@ struct MCPClientConfigTests {
         #expect(
             full
                 == MCPClient.Config(
-                    transport: .sse, restart: .init(initialMs: 7, maxMs: 8), url: "https://h/sse", headers: ["X-A": "1"],
-                    bearerTokenEnv: "T", tls: .init(caFile: "ca.pem", certFile: "c.pem", keyFile: "k.pem"), timeoutMs: 5,
+                    transport: .sse, restart: .init(initialMs: 7, maxMs: 8), url: "https://h/sse",
+                    headers: ["X-A": "1"],
+                    bearerTokenEnv: "T", tls: .init(caFile: "ca.pem", certFile: "c.pem", keyFile: "k.pem"),
+                    timeoutMs: 5,
                     connectTimeoutMs: 6, logLevel: "debug"))
         let stdio = try JSONDecoder().decode(
             MCPClient.Config.self,
@@ -75,7 +77,8 @@ struct MCPClientConfigTests {
         #expect(error(.init(url: "ftp://h"))?.contains("not an http(s) URL") == true)
         #expect(error(.init(url: "http://u:p@h/mcp"))?.contains("credentials") == true)
         #expect(error(.init(url: "http://h/mcp#x"))?.contains("fragment") == true)
-        #expect(error(.init(transport: .http, cwd: "/", url: "http://h"))?.contains("cwd is for transport stdio") == true)
+        #expect(
+            error(.init(transport: .http, cwd: "/", url: "http://h"))?.contains("cwd is for transport stdio") == true)
         #expect(error(.init(url: "http://h", headers: ["Bad Name": "x"]))?.contains("header name") == true)
         #expect(error(.init(url: "http://h", headers: ["X-A": "1\r\nX-B: 2"]))?.contains("line break") == true)
         #expect(error(.init(url: "http://h", headers: ["Mcp-Session-Id": "x"]))?.contains("set by the client") == true)
@@ -83,7 +86,8 @@ struct MCPClientConfigTests {
             error(.init(url: "http://h", bearerTokenFile: "/f", bearerTokenEnv: "T"))?.contains("not both") == true)
         #expect(error(.init(url: "http://h", tls: .init(caFile: "/ca")))?.contains("not https") == true)
         #expect(error(.init(url: "https://h", tls: .init(certFile: "/c")))?.contains("go together") == true)
-        #expect(error(.init(url: "https://h", tls: .init(caFile: "/nonexistent/ca.pem")))?.contains("tls.ca_file") == true)
+        #expect(
+            error(.init(url: "https://h", tls: .init(caFile: "/nonexistent/ca.pem")))?.contains("tls.ca_file") == true)
         #expect(error(.init(command: ["x"], timeoutMs: 0))?.contains("timeout_ms") == true)
         #expect(error(.init(command: ["x"], connectTimeoutMs: 0))?.contains("connect_timeout_ms") == true)
         #expect(error(.init(command: ["x"], restart: .init(initialMs: 10, maxMs: 5)))?.contains("restart") == true)
@@ -115,7 +119,8 @@ struct MCPClientConfigTests {
     @Test func endpointsResolveOnTheSameOriginOnly() throws {
         let base = try HTTPEndpoint("HTTP://127.0.0.1:8000/sse?x=1")
         #expect(base.description == "http://127.0.0.1:8000/sse?x=1")
-        #expect(try base.resolve("/messages/?session_id=ab").description == "http://127.0.0.1:8000/messages/?session_id=ab")
+        #expect(
+            try base.resolve("/messages/?session_id=ab").description == "http://127.0.0.1:8000/messages/?session_id=ab")
         #expect(try base.resolve("messages?s=1").description == "http://127.0.0.1:8000/messages?s=1")
         #expect(try base.resolve("http://127.0.0.1:8000/m").description == "http://127.0.0.1:8000/m")
         #expect(throws: MCPConfigError.self) { try base.resolve("http://evil.example/m") }

@@ -20,7 +20,8 @@ struct Harness: Sendable {
         _ kind: Kind, arguments: [String] = [], environment: [String: String] = [:],
         configure: (inout MCPClient.Config) -> Void = { _ in }, _ body: (Harness) async throws -> Void
     ) async throws {
-        let server: UpstreamServer? = kind == .stdio ? nil : try await UpstreamServer.start(kind.rawValue, arguments: arguments)
+        let server: UpstreamServer? =
+            kind == .stdio ? nil : try await UpstreamServer.start(kind.rawValue, arguments: arguments)
         let config = server?.config(configure: configure) ?? Upstream.stdio(arguments, configure: configure)
         let log = LogRecorder()
         let client = try MCPClient(config: config, environment: { environment[$0] }, log: log.function)
@@ -87,9 +88,13 @@ struct MCPClientTests {
             let resources = try await h.client.listResources()
             #expect(resources.compactMap { $0["uri"]?.stringValue } == ["mem://hello", "mem://counter", "mem://blob"])
             let templates = try await h.client.listResourceTemplates()
-            #expect(templates == [
-                ["uriTemplate": "mem://items/{id}", "name": "item", "mimeType": "text/plain", "description": "An item by id."]
-            ])
+            #expect(
+                templates == [
+                    [
+                        "uriTemplate": "mem://items/{id}", "name": "item", "mimeType": "text/plain",
+                        "description": "An item by id.",
+                    ]
+                ])
             #expect(h.client.serverInfo?.protocolVersion == (kind == .sse ? "2025-11-25" : "2025-11-25"))
         }
     }
@@ -99,10 +104,12 @@ struct MCPClientTests {
         try await Harness.with(kind, arguments: ["--name", "up-\(kind.rawValue)"]) { h in
             #expect(try await h.call("echo", ["message": "hi"]).firstText == "up-\(kind.rawValue): hi")
             let sum = try await h.call("add", ["a": 2, "b": 3.5])
-            #expect(sum == ["content": [["type": "text", "text": "{\"sum\": 5.5}"]], "structuredContent": ["sum": 5.5]])
+            #expect(
+                sum == ["content": [["type": "text", "text": "{\"sum\": 5.5}"]], "structuredContent": ["sum": 5.5]])
             #expect(await errorCode { try await h.call("no_such_tool") } == -32602)
 
-            let prompt = try await h.client.request("prompts/get", params: ["name": "greet", "arguments": ["name": "Bo"]])
+            let prompt = try await h.client.request(
+                "prompts/get", params: ["name": "greet", "arguments": ["name": "Bo"]])
             #expect(prompt["messages"]?[0]?["content"]?["text"] == "Greet Bo in a friendly way.")
             #expect(await errorCode { try await h.client.request("prompts/get", params: ["name": "greet"]) } == -32602)
 
@@ -110,7 +117,9 @@ struct MCPClientTests {
             #expect(blob["contents"]?[0]?["blob"] == "AAECAwQFBgc=")
             let item = try await h.client.request("resources/read", params: ["uri": "mem://items/42"])
             #expect(item["contents"]?[0]?["text"] == "item 42")
-            #expect(await errorCode { try await h.client.request("resources/read", params: ["uri": "mem://none"]) } == -32002)
+            #expect(
+                await errorCode { try await h.client.request("resources/read", params: ["uri": "mem://none"]) }
+                    == -32002)
 
             let styles = try await h.client.complete([
                 "ref": ["type": "ref/prompt", "name": "greet"], "argument": ["name": "style", "value": "f"],
@@ -196,7 +205,9 @@ struct MCPClientTests {
             #expect(asked.all[0]["params"]?["messages"]?[0]?["content"]?["text"] == "say hi")
 
             // A client error is relayed to the upstream as is: its tool then fails.
-            let refusing = MCPClient.CallHooks(request: { _, _ in throw MCPClientError(code: -1, "User rejected sampling request") })
+            let refusing = MCPClient.CallHooks(request: { _, _ in
+                throw MCPClientError(code: -1, "User rejected sampling request")
+            })
             #expect(await errorCode { try await h.call("sample", hooks: refusing) } != nil)
             // No handler: the upstream is answered -32601 at once, never left waiting.
             #expect(await errorCode { try await h.call("roots") } != nil)
@@ -222,7 +233,10 @@ struct MCPClientTests {
             let result: JSON? = try? await h.call("roots", hooks: hooks)
             #expect(result == nil || result?["isError"] == true)
             #expect(called.all.isEmpty)
-            #expect(h.log.contains("upstream request not relayed") { $0.metadata["mcp.reason"]?.contains("2 calls") == true })
+            #expect(
+                h.log.contains("upstream request not relayed") {
+                    $0.metadata["mcp.reason"]?.contains("2 calls") == true
+                })
             blocker.cancel()
             _ = try? await blocker.value
         }
@@ -276,7 +290,9 @@ struct MCPClientTests {
                 let message = received.all.first { $0["method"]?.stringValue == "notifications/message" }
                 #expect(message?["params"] == ["level": "error", "logger": "everything", "data": "disk on fire"])
             } else {
-                let logged = await eventually { h.log.contains("upstream log message") { $0.metadata["mcp.data"] == "disk on fire" } }
+                let logged = await eventually {
+                    h.log.contains("upstream log message") { $0.metadata["mcp.data"] == "disk on fire" }
+                }
                 #expect(logged)
                 #expect(h.log.all.first { $0.message == "upstream log message" }?.level == .error)
             }
@@ -286,10 +302,13 @@ struct MCPClientTests {
     /// The stdio process sees only the allowed and the explicit variables.
     @Test func stdioEnvironmentIsAllowlisted() async throws {
         let environment = ["MCPG_T_ALLOWED": "yes", "MCPG_T_SECRET": "hidden", "PATH": "/usr/bin"]
-        try await Harness.with(.stdio, environment: environment, configure: {
-            $0.envAllow = ["MCPG_T_ALLOWED", "MCPG_T_MISSING"]
-            $0.env = ["MCPG_T_EXPLICIT": "set", "MCPG_T_ALLOWED": "overridden"]
-        }) { h in
+        try await Harness.with(
+            .stdio, environment: environment,
+            configure: {
+                $0.envAllow = ["MCPG_T_ALLOWED", "MCPG_T_MISSING"]
+                $0.env = ["MCPG_T_EXPLICIT": "set", "MCPG_T_ALLOWED": "overridden"]
+            }
+        ) { h in
             let env = try #require(try await h.call("env")["structuredContent"]?["env"]?.objectValue)
             #expect(env["MCPG_T_ALLOWED"] == "overridden")
             #expect(env["MCPG_T_EXPLICIT"] == "set")
@@ -329,7 +348,10 @@ struct MCPClientTests {
         #expect(client.serverInfo?.protocolVersion == "2025-06-18")
         #expect(client.serverCapabilities?["prompts"] == nil)
         #expect(try await client.listPrompts().isEmpty, "no prompts capability: no prompts/list sent")
-        #expect(await eventually { log.contains("upstream stderr") { $0.metadata["mcp.stderr"]?.hasPrefix("starting in") == true } })
+        #expect(
+            await eventually {
+                log.contains("upstream stderr") { $0.metadata["mcp.stderr"]?.hasPrefix("starting in") == true }
+            })
         await client.close()
         #expect(log.contains("upstream process ended"))
     }
@@ -400,10 +422,14 @@ struct MCPClientTests {
         let client = try MCPClient(config: first.config(), log: { _, _, _ in })
         client.start()
         let events = EventLog(client)
-        #expect(try await client.request("tools/call", params: ["name": "echo", "arguments": ["message": "a"]]).firstText == "a")
+        #expect(
+            try await client.request("tools/call", params: ["name": "echo", "arguments": ["message": "a"]]).firstText
+                == "a")
         let started = Received()
         let hooks = MCPClient.CallHooks(progressToken: "wait", notify: { started.append($0) })
-        let inFlight = Task { try await client.request("tools/call", params: ["name": "wait_for_cancel"], hooks: hooks) }
+        let inFlight = Task {
+            try await client.request("tools/call", params: ["name": "wait_for_cancel"], hooks: hooks)
+        }
         #expect(await eventually { !started.all.isEmpty })
         first.stop()
         #expect(await errorCode { try await inFlight.value } == -32004)
@@ -411,7 +437,9 @@ struct MCPClientTests {
         #expect(await errorCode { try await client.listTools() } == -32004)
         let second = try await UpstreamServer.start("http", port: port)
         #expect(await events.saw("notifications/mcpg/health", "reason", "reconnected", within: 20))
-        #expect(try await client.request("tools/call", params: ["name": "echo", "arguments": ["message": "b"]]).firstText == "b")
+        #expect(
+            try await client.request("tools/call", params: ["name": "echo", "arguments": ["message": "b"]]).firstText
+                == "b")
         await client.close()
         second.stop()
     }
@@ -442,18 +470,38 @@ struct MCPClientTests {
     /// the token is never logged.
     @Test func httpHeadersReachTheUpstream() async throws {
         let token = "tok-0123456789abcdef"
-        try await Harness.with(.http, environment: ["MCPG_T_TOKEN": token], configure: {
-            $0.headers = ["X-Tenant": "acme"]
-            $0.bearerTokenEnv = "MCPG_T_TOKEN"
-        }) { h in
+        try await Harness.with(
+            .http, environment: ["MCPG_T_TOKEN": token],
+            configure: {
+                $0.headers = ["X-Tenant": "acme"]
+                $0.bearerTokenEnv = "MCPG_T_TOKEN"
+            }
+        ) { h in
             let headers = try #require(try await h.call("headers")["structuredContent"]?["headers"]?.objectValue)
             #expect(headers["authorization"] == .string("Bearer \(token)"))
             #expect(headers["x-tenant"] == "acme")
             #expect(headers["mcp-protocol-version"] == "2025-11-25")
             #expect(headers["mcp-session-id"]?.stringValue?.isEmpty == false)
-            #expect(!h.log.all.contains { line in
-                line.message.contains(token) || line.metadata.values.contains { $0.contains(token) }
-            })
+            #expect(
+                !h.log.all.contains { line in
+                    line.message.contains(token) || line.metadata.values.contains { $0.contains(token) }
+                })
+        }
+    }
+
+    /// HTTP-13, HTTP-9: a server without a GET stream (405) forgets the idle session; the next call gets 404,
+    /// and the client initializes a new session and retries once, transparently.
+    @Test func expiredHTTPSessionIsRenewed() async throws {
+        try await Harness.with(.http, arguments: ["--session-idle-timeout", "1", "--no-get-stream"]) { h in
+            #expect(try await h.call("echo", ["message": "one"]).firstText == "one")
+            let first = try await h.call("headers")["structuredContent"]?["headers"]?["mcp-session-id"]
+            try await Task.sleep(for: .milliseconds(2500))
+            #expect(try await h.call("echo", ["message": "two"]).firstText == "two")
+            let second = try await h.call("headers")["structuredContent"]?["headers"]?["mcp-session-id"]
+            #expect(first?.stringValue?.isEmpty == false)
+            #expect(second?.stringValue?.isEmpty == false)
+            #expect(first != second)
+            #expect(h.log.contains("upstream session expired; initializing a new one"))
         }
     }
 

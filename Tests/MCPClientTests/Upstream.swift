@@ -1,7 +1,8 @@
 import Foundation
-@testable import MCPClient
 import MCPGJSON
 import Synchronization
+
+@testable import MCPClient
 
 /// `Tests/Upstreams/everything.py`: how to run it over stdio, and as a child process serving Streamable HTTP or
 /// HTTP+SSE on a port of its own. Each test starts its own server (tests run in parallel) and stops it when
@@ -18,7 +19,9 @@ enum Upstream {
     }
 
     /// A stdio config running everything.py.
-    static func stdio(_ arguments: [String] = [], configure: (inout MCPClient.Config) -> Void = { _ in })
+    static func stdio(
+        _ arguments: [String] = [], configure: (inout MCPClient.Config) -> Void = { _ in }
+    )
         -> MCPClient.Config
     {
         var config = MCPClient.Config(
@@ -50,7 +53,8 @@ final class UpstreamServer: @unchecked Sendable {  // `process` is only touched 
 
     private init(mode: String, port: Int, arguments: [String]) throws {
         self.mode = mode
-        stderrFile = FileManager.default.temporaryDirectory.appendingPathComponent("mcp-upstream-\(UUID().uuidString).log")
+        stderrFile = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "mcp-upstream-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Upstream.python)
@@ -118,7 +122,9 @@ final class LogRecorder: Sendable {
     private let lines = Mutex<[Line]>([])
 
     var function: MCPClient.LogFunction {
-        { level, message, metadata in self.lines.withLock { $0.append(Line(level: level, message: message, metadata: metadata)) } }
+        { level, message, metadata in
+            self.lines.withLock { $0.append(Line(level: level, message: message, metadata: metadata)) }
+        }
     }
 
     var all: [Line] { lines.withLock { $0 } }
@@ -173,7 +179,9 @@ final class EventLog: Sendable {
 
     /// Waits for an event with `method` (and, if given, `params[key] == value`); returns it, or nil after
     /// `seconds`.
-    func wait(_ method: String, _ key: String? = nil, _ value: String? = nil, within seconds: Double = 10) async -> JSON? {
+    func wait(
+        _ method: String, _ key: String? = nil, _ value: String? = nil, within seconds: Double = 10
+    ) async -> JSON? {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while true {
             for e in all where e["method"]?.stringValue == method {
@@ -186,7 +194,8 @@ final class EventLog: Sendable {
     }
 
     /// Whether such an event arrives within `seconds`.
-    func saw(_ method: String, _ key: String? = nil, _ value: String? = nil, within seconds: Double = 10) async -> Bool {
+    func saw(_ method: String, _ key: String? = nil, _ value: String? = nil, within seconds: Double = 10) async -> Bool
+    {
         await wait(method, key, value, within: seconds).map { _ in true } ?? false
     }
 

@@ -1,7 +1,8 @@
 """An upstream MCP server that serves a bit of everything a gateway relays, on the official Python SDK.
 
     python everything.py stdio [--name X]
-    python everything.py http  [--port N] [--name X]     # Streamable HTTP at /mcp
+    python everything.py http  [--port N] [--name X] [--session-idle-timeout S] [--no-get-stream]
+                                                         # Streamable HTTP at /mcp
     python everything.py sse   [--port N] [--name X]     # the 2024-11-05 HTTP+SSE transport: GET /sse, POST /messages/
 
 With --port 0 (the default) the server picks a free port. The HTTP modes print `PORT <n>` on stdout once they listen,
@@ -336,11 +337,21 @@ def run_stdio(server: Server) -> None:
     anyio.run(main)
 
 
-def run_http(server: Server, port: int) -> None:
-    app = server.streamable_http_app(streamable_http_path="/mcp", host="127.0.0.1")
+def run_http(server: Server, port: int, idle_timeout: float | None, get_stream: bool) -> None:
+    inner = server.streamable_http_app(streamable_http_path="/mcp", host="127.0.0.1",
+                                       session_idle_timeout=idle_timeout)
     # Capabilities come from create_initialization_options(); the HTTP manager calls it without arguments.
     original = server.create_initialization_options
     server.create_initialization_options = lambda *a, **k: original(OPTIONS)  # type: ignore[method-assign]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        # --no-get-stream: answer GET with 405, as servers without a standalone stream do (HTTP-9).
+        if not get_stream and scope["type"] == "http" and scope["method"] == "GET":
+            from starlette.responses import Response
+            await Response(status_code=405, headers={"Allow": "POST, DELETE"})(scope, receive, send)
+            return
+        await inner(scope, receive, send)
+
     serve_asgi(app, port)
 
 
@@ -369,13 +380,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--name", default="everything")
     parser.add_argument("--page-size", type=int, default=5)
+    parser.add_argument("--session-idle-timeout", type=float, default=None,
+                        help="http: forget a session after this many idle seconds (then its id answers 404)")
+    parser.add_argument("--no-get-stream", action="store_true", help="http: answer GET with 405")
     args = parser.parse_args()
     NAME, PAGE_SIZE = args.name, max(1, args.page_size)
     server = build_server()
     if args.transport == "stdio":
         run_stdio(server)
     elif args.transport == "http":
-        run_http(server, args.port)
+        run_http(server, args.port, args.session_idle_timeout, not args.no_get_stream)
     else:
         run_sse(server, args.port)
 

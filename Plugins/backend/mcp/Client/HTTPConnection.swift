@@ -104,7 +104,9 @@ final class HTTPConnection: Sendable {
     static func bearerToken(_ config: MCPClient.Config, environment: (String) -> String?) throws -> String? {
         var token: String
         if let file = config.bearerTokenFile {
-            guard let bytes = readFile(file) else { throw MCPConfigError("bearer_token_file \(file): cannot read file") }
+            guard let bytes = readFile(file) else {
+                throw MCPConfigError("bearer_token_file \(file): cannot read file")
+            }
             token = String(decoding: bytes, as: UTF8.self)
         } else if let name = config.bearerTokenEnv {
             guard let value = environment(name) else {

@@ -66,9 +66,11 @@ final class LegacySSETransport: Transport {
                         if let m = HTTPConnection.message(Array(event.data.utf8)) {
                             sink.message(m, nil)
                         } else if !event.data.isEmpty {
-                            log(.warning, "upstream sent an SSE event that is not a JSON-RPC message", [
-                                "mcp.data": truncated(event.data, 200)
-                            ])
+                            log(
+                                .warning, "upstream sent an SSE event that is not a JSON-RPC message",
+                                [
+                                    "mcp.data": truncated(event.data, 200)
+                                ])
                         }
                     default: break
                     }
@@ -117,7 +119,8 @@ final class LegacySSETransport: Transport {
             let body = try await response.body.collect(upTo: 1 << 20)
             guard (200..<300).contains(response.status.code) else {
                 let text = String(decoding: body.readableBytesView.prefix(200), as: UTF8.self)
-                throw TransportError(message: connection.scrub("upstream answered HTTP \(response.status.code): \(text)"))
+                throw TransportError(
+                    message: connection.scrub("upstream answered HTTP \(response.status.code): \(text)"))
             }
         } catch let e as TransportError {
             throw e

@@ -142,7 +142,9 @@ extension MCPClient {
             switch transport {
             case .stdio:
                 guard let program = command.first, !program.isEmpty else {
-                    throw MCPConfigError("transport stdio needs command: the program and its arguments, e.g. [\"python\", \"server.py\"]")
+                    throw MCPConfigError(
+                        "transport stdio needs command: the program and its arguments, e.g. [\"python\", \"server.py\"]"
+                    )
                 }
                 if command.contains(where: { $0.utf8.contains(0) }) {
                     throw MCPConfigError("command: arguments must not contain NUL")
@@ -244,7 +246,8 @@ extension MCPClient {
         }
         return [
             "type": "object", "additionalProperties": false,
-            "description": "One upstream MCP server, reached over stdio, Streamable HTTP or the 2024-11-05 HTTP+SSE transport.",
+            "description":
+                "One upstream MCP server, reached over stdio, Streamable HTTP or the 2024-11-05 HTTP+SSE transport.",
             "properties": [
                 "transport": [
                     "enum": ["stdio", "http", "sse"],
@@ -292,10 +295,12 @@ extension MCPClient {
                 ],
                 "bearer_token_file": with(
                     path,
-                    "http, sse: file holding a token sent as \"Authorization: Bearer <token>\"; read at startup, never logged."),
+                    "http, sse: file holding a token sent as \"Authorization: Bearer <token>\"; read at startup, never logged."
+                ),
                 "bearer_token_env": [
                     "type": "string", "minLength": 1,
-                    "description": "http, sse: environment variable holding the bearer token (instead of bearer_token_file).",
+                    "description":
+                        "http, sse: environment variable holding the bearer token (instead of bearer_token_file).",
                 ],
                 "tls": [
                     "type": "object", "additionalProperties": false,
@@ -313,7 +318,8 @@ extension MCPClient {
                 ],
                 "connect_timeout_ms": [
                     "type": "integer", "minimum": 1, "maximum": 3_600_000, "default": 10000,
-                    "description": "Deadline of connecting (or starting the process) and initializing, in milliseconds.",
+                    "description":
+                        "Deadline of connecting (or starting the process) and initializing, in milliseconds.",
                 ],
                 "log_level": [
                     "enum": .array(Config.logLevels.map { .string($0) }),

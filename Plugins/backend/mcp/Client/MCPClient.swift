@@ -1,7 +1,8 @@
+import MCPGJSON
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import MCPGJSON
 
 /// An MCP client for one upstream server: one connection and session, shared by every call, kept alive and
 /// re-established in the background with backoff when it ends (DESIGN §7).
@@ -166,7 +167,11 @@ public final class MCPClient: Sendable {
     /// The upstream's `serverInfo` and the negotiated protocol version, while connected.
     public var serverInfo: (info: JSON, protocolVersion: String)? {
         state.withLock { s in
-            if case .up(let session) = s.phase { return (session.serverInfo, session.protocolVersion) } else { return nil }
+            if case .up(let session) = s.phase {
+                return (session.serverInfo, session.protocolVersion)
+            } else {
+                return nil
+            }
         }
     }
 
@@ -271,9 +276,12 @@ public final class MCPClient: Sendable {
                 return
             }
             backoff.reset()
-            log(.info, "upstream connected", [
-                "mcp.server": session.serverInfo["name"]?.stringValue ?? "", "mcp.protocol": session.protocolVersion,
-            ])
+            log(
+                .info, "upstream connected",
+                [
+                    "mcp.server": session.serverInfo["name"]?.stringValue ?? "",
+                    "mcp.protocol": session.protocolVersion,
+                ])
             emitHealth("up", restarted ? "reconnected" : "connected")
             if restarted {
                 for kind in ["tools", "prompts", "resources"] {
@@ -329,8 +337,9 @@ public final class MCPClient: Sendable {
             throw MCPClientError.unavailable("upstream answered initialize without protocolVersion")
         }
         guard Self.supportedVersions.contains(version) else {
+            let supported = Self.supportedVersions.joined(separator: ", ")
             throw MCPClientError.unavailable(
-                "upstream speaks MCP protocol version \(truncated(version, 40)); supported: \(Self.supportedVersions.joined(separator: ", "))")
+                "upstream speaks MCP protocol version \(truncated(version, 40)); supported: \(supported)")
         }
         _ = try await transport.send(["jsonrpc": "2.0", "method": "notifications/initialized"], requestID: nil)
         transport.initialized(protocolVersion: version)
@@ -360,7 +369,9 @@ public final class MCPClient: Sendable {
                     "resources/subscribe", params: ["uri": .string(uri)], hooks: nil, transport: session.transport,
                     generation: session.generation, timeoutMs: config.timeoutMs, cancellable: true)
             } catch {
-                log(.warning, "resubscribing a resource failed", ["mcp.uri": truncated(uri, 200), "mcp.error": "\(error)"])
+                log(
+                    .warning, "resubscribing a resource failed",
+                    ["mcp.uri": truncated(uri, 200), "mcp.error": "\(error)"])
             }
         }
     }
@@ -469,7 +480,9 @@ public final class MCPClient: Sendable {
                     return true
                 }
                 guard registered else {
-                    c.resume(throwing: isClosed ? MCPClientError.unavailable("the backend is shutting down") : CancellationError())
+                    c.resume(
+                        throwing: isClosed
+                            ? MCPClientError.unavailable("the backend is shutting down") : CancellationError())
                     return
                 }
                 let timer = Task { [weak self] in
@@ -479,7 +492,8 @@ public final class MCPClient: Sendable {
                 let sender = Task { [weak self] in
                     do {
                         if try await transport.send(frame, requestID: id) {
-                            self?.fail(id, MCPClientError.unavailable("upstream ended its answer stream without answering"))
+                            self?.fail(
+                                id, MCPClientError.unavailable("upstream ended its answer stream without answering"))
                         }
                     } catch {
                         self?.sendFailed(id, error, transport: transport)
@@ -523,7 +537,8 @@ public final class MCPClient: Sendable {
 
     private func timedOut(_ id: Int64, after ms: Int) {
         guard let p = take(id) else { return }
-        p.continuation.resume(throwing: MCPClientError.unavailable("upstream did not answer \(p.method) within \(ms) ms"))
+        p.continuation.resume(
+            throwing: MCPClientError.unavailable("upstream did not answer \(p.method) within \(ms) ms"))
         abandon(p, id: id, reason: "timeout")
     }
 
@@ -585,8 +600,9 @@ public final class MCPClient: Sendable {
     private func receive(_ message: JSON, origin: Int64?, generation: Int, transport: any Transport) {
         if let method = message["method"]?.stringValue {
             if let id = message["id"], !id.isNull {
-                handleRequest(method, id: id, params: message["params"], origin: origin, generation: generation,
-                              transport: transport)
+                handleRequest(
+                    method, id: id, params: message["params"], origin: origin, generation: generation,
+                    transport: transport)
             } else {
                 handleNotification(method, message: message, origin: origin)
             }
@@ -609,7 +625,8 @@ public final class MCPClient: Sendable {
         } else if let result = message["result"], case .object = result {
             p.continuation.resume(returning: result)
         } else {
-            p.continuation.resume(throwing: MCPClientError.unavailable("upstream answered \(p.method) without a result object"))
+            p.continuation.resume(
+                throwing: MCPClientError.unavailable("upstream answered \(p.method) without a result object"))
         }
     }
 
@@ -641,9 +658,12 @@ public final class MCPClient: Sendable {
                 default: .error
                 }
             let data = params?["data"].map { $0.stringValue ?? $0.text } ?? ""
-            log(level, "upstream log message", [
-                "mcp.logger": truncated(params?["logger"]?.stringValue ?? "", 100), "mcp.data": truncated(data, 1000),
-            ])
+            log(
+                level, "upstream log message",
+                [
+                    "mcp.logger": truncated(params?["logger"]?.stringValue ?? "", 100),
+                    "mcp.data": truncated(data, 1000),
+                ])
         case "notifications/cancelled":
             guard let requestID = params?["requestId"] else { return }
             let key = requestID.text

@@ -1,8 +1,9 @@
+import Dispatch
+import MCPGJSON
+
 #if canImport(Glibc)
 import Glibc
 #endif
-import Dispatch
-import MCPGJSON
 
 /// An upstream run as a child process speaking newline-delimited JSON-RPC on stdin/stdout (STDIO-1).
 ///
@@ -10,8 +11,8 @@ import MCPGJSON
 /// the allowed environment, default signal dispositions and an empty signal mask. Its stdin, stdout and stderr
 /// are socket pairs, so a write after the process died fails with EPIPE instead of raising SIGPIPE in the
 /// gateway. Two threads read stdout (messages) and stderr (log lines: truncated, rate-limited); writes go
-/// through one serial queue, so no caller blocks on a full buffer. When stdout ends, the reader reaps the process and reports
-/// the exit status through `sink.closed`.
+/// through one serial queue, so no caller blocks on a full buffer. When stdout ends, the reader reaps the process
+/// and reports the exit status through `sink.closed`.
 final class StdioTransport: Transport {
     struct Settings: Sendable {
         var command: [String]
@@ -251,9 +252,11 @@ final class StdioTransport: Transport {
             }
             sink.message(message, nil)
         } catch {
-            log(.warning, "upstream wrote a line that is not JSON", [
-                "mcp.line": truncated(String(decoding: bytes, as: UTF8.self), 200), "mcp.error": "\(error)",
-            ])
+            log(
+                .warning, "upstream wrote a line that is not JSON",
+                [
+                    "mcp.line": truncated(String(decoding: bytes, as: UTF8.self), 200), "mcp.error": "\(error)",
+                ])
         }
     }
 
@@ -302,7 +305,8 @@ final class StdioTransport: Transport {
 
 /// glibc's posix_spawn extensions, which the Swift Glibc module does not import (no _GNU_SOURCE); looked up once.
 enum SpawnExtensions {
-    typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+    typealias AddChdir =
+        @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
     typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
 
     static let addChdir: AddChdir? = dlsym(nil, "posix_spawn_file_actions_addchdir_np").map {

@@ -78,9 +78,11 @@ final class StreamableHTTPTransport: Transport {
                     if let m = HTTPConnection.message(Array(event.data.utf8)) {
                         sink.message(m, requestID)
                     } else {
-                        log(.warning, "upstream sent an SSE event that is not a JSON-RPC message", [
-                            "mcp.data": truncated(event.data, 200)
-                        ])
+                        log(
+                            .warning, "upstream sent an SSE event that is not a JSON-RPC message",
+                            [
+                                "mcp.data": truncated(event.data, 200)
+                            ])
                     }
                 }
                 return true
@@ -100,7 +102,11 @@ final class StreamableHTTPTransport: Transport {
                 detail = text.isEmpty ? "" : ": " + text
                 throw TransportError(message: connection.scrub("upstream answered HTTP \(status)\(detail)"))
             }
-            throw TransportError(message: "upstream answered HTTP \(status) with \(contentType.isEmpty ? "no content type" : contentType), not JSON-RPC")
+            throw TransportError(
+                message:
+                    "upstream answered HTTP \(status) with \(contentType.isEmpty ? "no content type" : contentType), "
+                        + "not JSON-RPC"
+            )
         } catch let e as TransportError {
             throw e
         } catch is SSEParser.TooLong {
