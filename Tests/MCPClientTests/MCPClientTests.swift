@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import MCPGJSON
 import Testing
@@ -503,6 +504,38 @@ struct MCPClientTests {
             #expect(first != second)
             #expect(h.log.contains("upstream session expired; initializing a new one"))
         }
+    }
+
+    /// LIFE-9: closing a stdio client closes the process's stdin, and the process exits on its own (status 0).
+    @Test func closingEndsTheStdioProcessGracefully() async throws {
+        let log = LogRecorder()
+        let client = try MCPClient(config: Upstream.stdio(), log: log.function)
+        client.start()
+        _ = try await client.listTools()
+        await client.close()
+        let ended = log.all.first { $0.message == "upstream process ended" }
+        #expect(ended?.metadata["mcp.exit"] == "upstream exited with status 0")
+        #expect(await errorCode { try await client.listTools() } == -32004)
+    }
+
+    /// HTTP-14: closing an HTTP client DELETEs its session, which the upstream then no longer knows (404).
+    @Test func closingDeletesTheHTTPSession() async throws {
+        let server = try await UpstreamServer.start("http")
+        defer { server.stop() }
+        let client = try MCPClient(config: server.config(), log: { _, _, _ in })
+        client.start()
+        let headers = try await client.request("tools/call", params: ["name": "headers"])
+        let session = try #require(headers["structuredContent"]?["headers"]?["mcp-session-id"]?.stringValue)
+        await client.close()
+        var request = HTTPClientRequest(url: server.url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Accept", value: "application/json, text/event-stream")
+        request.headers.add(name: "Mcp-Session-Id", value: session)
+        request.headers.add(name: "MCP-Protocol-Version", value: "2025-11-25")
+        request.body = .bytes(Array(#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.utf8))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        #expect(response.status.code == 404)
     }
 
     /// create does not block: a call made before the first connection is up waits for it.
