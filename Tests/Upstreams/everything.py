@@ -1,6 +1,6 @@
 """An upstream MCP server that serves a bit of everything a gateway relays, on the official Python SDK.
 
-    python everything.py stdio [--name X]
+    python everything.py stdio [--name X] [--scheme S]
     python everything.py http  [--port N] [--name X] [--session-idle-timeout S] [--no-get-stream]
                                                          # Streamable HTTP at /mcp
     python everything.py sse   [--port N] [--name X]     # the 2024-11-05 HTTP+SSE transport: GET /sse, POST /messages/
@@ -62,6 +62,8 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError  # noqa: E402
 warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 
 NAME = "everything"
+# `--scheme X` serves the resources as X://…, so two instances behind one gateway have distinct URIs.
+SCHEME = "mem"
 PAGE_SIZE = 5
 
 # State shared by every session of this process.
@@ -208,7 +210,7 @@ async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> dict[str, 
         await session.send_tool_list_changed()
         return {"content": [text(f"added {args['name']}")]}
     if name == "touch":
-        uri = str(args.get("uri", "mem://counter"))
+        uri = str(args.get("uri", f"{SCHEME}://counter"))
         COUNTER["value"] += 1
         if uri in SUBSCRIBED:
             await session.send_resource_updated(uri)
@@ -255,16 +257,22 @@ async def list_templates(ctx: Any, params: Any) -> dict[str, Any]:
     return page(TEMPLATES, "resourceTemplates", params)
 
 
+def canonical(uri: str) -> str:
+    """The URI with this instance's scheme read as `mem` (the handlers match mem:// URIs)."""
+    return "mem://" + uri[len(SCHEME) + 3:] if uri.startswith(f"{SCHEME}://") else uri
+
+
 async def read_resource(ctx: Any, params: types.ReadResourceRequestParams) -> dict[str, Any]:
     uri = str(params.uri)
-    if uri == "mem://hello":
+    mem = canonical(uri)
+    if mem == "mem://hello":
         return {"contents": [{"uri": uri, "mimeType": "text/plain", "text": "Hello, world"}]}
-    if uri == "mem://counter":
+    if mem == "mem://counter":
         return {"contents": [{"uri": uri, "mimeType": "text/plain", "text": str(COUNTER["value"])}]}
-    if uri == "mem://blob":
+    if mem == "mem://blob":
         blob = base64.b64encode(bytes(range(8))).decode()
         return {"contents": [{"uri": uri, "mimeType": "application/octet-stream", "blob": blob}]}
-    if uri.startswith("mem://items/"):
+    if mem.startswith("mem://items/"):
         return {"contents": [{"uri": uri, "mimeType": "text/plain", "text": f"item {uri.rsplit('/', 1)[1]}"}]}
     raise MCPError(code=-32002, message=f"Resource not found: {uri}")
 
@@ -273,7 +281,7 @@ async def complete(ctx: Any, params: types.CompleteRequestParams) -> dict[str, A
     ref, arg = params.ref, params.argument
     if ref.type == "ref/prompt" and ref.name == "greet" and arg.name == "style":
         values = [s for s in STYLES if s.startswith(arg.value)]
-    elif ref.type == "ref/resource" and ref.uri == "mem://items/{id}" and arg.name == "id":
+    elif ref.type == "ref/resource" and canonical(ref.uri) == "mem://items/{id}" and arg.name == "id":
         values = [str(i) for i in range(1, 4) if str(i).startswith(arg.value)]
     else:
         values = []
@@ -374,17 +382,22 @@ def run_sse(server: Server, port: int) -> None:
 
 
 def main() -> None:
-    global NAME, PAGE_SIZE
+    global NAME, PAGE_SIZE, SCHEME
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("transport", choices=["stdio", "http", "sse"])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--name", default="everything")
     parser.add_argument("--page-size", type=int, default=5)
+    parser.add_argument("--scheme", default="mem", help="URI scheme of the resources (default mem)")
     parser.add_argument("--session-idle-timeout", type=float, default=None,
                         help="http: forget a session after this many idle seconds (then its id answers 404)")
     parser.add_argument("--no-get-stream", action="store_true", help="http: answer GET with 405")
     args = parser.parse_args()
-    NAME, PAGE_SIZE = args.name, max(1, args.page_size)
+    NAME, PAGE_SIZE, SCHEME = args.name, max(1, args.page_size), args.scheme
+    for r in RESOURCES:
+        r["uri"] = f"{SCHEME}://" + r["uri"][len("mem://"):]
+    for t in TEMPLATES:
+        t["uriTemplate"] = f"{SCHEME}://" + t["uriTemplate"][len("mem://"):]
     server = build_server()
     if args.transport == "stdio":
         run_stdio(server)
