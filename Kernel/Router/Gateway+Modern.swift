@@ -16,6 +16,19 @@ public enum ModernMeta {
     public static let serverInfo = "io.modelcontextprotocol/serverInfo"
     public static let logLevel = "io.modelcontextprotocol/logLevel"
     public static let subscriptionID = "io.modelcontextprotocol/subscriptionId"
+
+    /// The envelope of the client's leg: its protocol version, capabilities, identity and log level.
+    static let envelopeKeys = [protocolVersion, clientCapabilities, clientInfo, logLevel]
+
+    /// A request's `_meta` as a backend gets it (BASE-6: untouched), minus the front leg's envelope, which
+    /// describes the client's connection to the gateway, not the request, and would make a handshake-era
+    /// upstream refuse it. Nil when nothing is left.
+    static func forBackend(_ meta: JSON?) -> JSON? {
+        guard case .object(var o)? = meta else { return meta }
+        guard envelopeKeys.contains(where: { o[$0] != nil }) else { return meta }
+        for k in envelopeKeys { o[k] = nil }
+        return o.isEmpty ? nil : .object(o)
+    }
 }
 
 extension Frame {

@@ -107,7 +107,7 @@ extension Gateway {
         }
         let entry = catalog.prompt(named: name)
         var request: JSONObject = ["name": .string(entry?.upstreamKey ?? name), "arguments": arguments]
-        if let meta = params?["_meta"] { request["_meta"] = meta }
+        if let meta = ModernMeta.forBackend(params?["_meta"]) { request["_meta"] = meta }
         return await relay(
             id: id, method: "prompts/get", op: "get_prompt",
             target: PolicyTarget(action: "prompts/get", type: "prompt", name: name, backend: entry?.backend ?? ""),
@@ -124,7 +124,7 @@ extension Gateway {
         }
         let found = catalog.resource(uri: uri)
         var request: JSONObject = ["uri": .string(uri)]
-        if let meta = params?["_meta"] { request["_meta"] = meta }
+        if let meta = ModernMeta.forBackend(params?["_meta"]) { request["_meta"] = meta }
         var fields: JSONObject = ["uri": .string(uri)]
         if let found, found.type == "resource_template" { fields["template"] = .string(found.entry.key) }
         // RES-8: an unknown URI is -32002 (resource not found).
@@ -182,7 +182,7 @@ extension Gateway {
         case .failure(let f):
             switch f.kind {
             case .cancelled: return .none
-            case .plugin(let code, let message) where code == -32602 || code == -32002 || code == -32601:
+            case .plugin(let code, let message) where RPCError.relayedFromBackends.contains(code):
                 // The backend's own "no such prompt/resource" or bad arguments: the client's error, said as is.
                 return await failed(RPCError(code: code, message: message), detail: message)
             default:

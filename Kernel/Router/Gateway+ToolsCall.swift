@@ -68,7 +68,7 @@ extension Gateway {
         }
 
         var call: JSONObject = ["name": .string(entry.upstreamName), "arguments": arguments, "principal": principalJSON]
-        if let meta = params?["_meta"] { call["_meta"] = meta }
+        if let meta = ModernMeta.forBackend(params?["_meta"]) { call["_meta"] = meta }
         let forward = forwarder(emit, session: session, backend: backend)
         var result: JSON
         switch await backend.caller.call(op: "call_tool", request: .object(call), timeout: settings.callTimeout, emit: forward) {
@@ -88,8 +88,9 @@ extension Gateway {
                 return .none
             case .timeout:
                 return await failed(.backendUnavailable("Backend did not answer in time"), detail: "\(backend.label): timed out")
-            case .plugin(let code, let message) where code == -32602:
-                return await failed(.invalidParams(message), detail: "\(backend.label): \(message)")
+            case .plugin(let code, let message) where RPCError.relayedFromBackends.contains(code):
+                // The upstream's own answer (unknown tool, bad arguments, a capability it lacks): said as is.
+                return await failed(RPCError(code: code, message: message), detail: "\(backend.label): \(message)")
             case .plugin, .malformed:
                 return await failed(.backendUnavailable(), detail: "\(backend.label): \(f.summary)")
             }

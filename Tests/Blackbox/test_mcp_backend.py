@@ -92,7 +92,7 @@ async def all_names(s: ClientSession) -> list[str]:
     names: list[str] = []
     cursor = None
     while True:
-        page = await s.list_tools(cursor=cursor)
+        page = await s.list_tools(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
         names += [t.name for t in page.tools]
         cursor = page.next_cursor
         if not cursor:
@@ -118,7 +118,7 @@ def test_two_upstreams_under_prefixes(federated: Gateway) -> None:
             assert added.structured_content == {"sum": 5}
             listing = await s.list_tools()
             while "s__decorated" not in {t.name for t in listing.tools} and listing.next_cursor:
-                listing = await s.list_tools(cursor=listing.next_cursor)
+                listing = await s.list_tools(params=types.PaginatedRequestParams(cursor=listing.next_cursor))
             decorated = next(t for t in listing.tools if t.name == "s__decorated")
             assert decorated.annotations is not None and decorated.icons, decorated
             # The upstream's own configured environment and static headers arrived; the gateway's did not leak.
@@ -145,7 +145,7 @@ def test_prompts_resources_completion(federated: Gateway) -> None:
             page = await s.list_resources()
             uris |= {str(r.uri) for r in page.resources}
             while page.next_cursor:
-                page = await s.list_resources(cursor=page.next_cursor)
+                page = await s.list_resources(params=types.PaginatedRequestParams(cursor=page.next_cursor))
                 uris |= {str(r.uri) for r in page.resources}
             assert {"mem://hello", "two://hello"} <= uris
             two = await s.read_resource("two://hello")
@@ -218,8 +218,10 @@ def test_progress_logging_and_list_changed(federated: Gateway) -> None:
             done = await s.call_tool("h__slow", {"steps": 3, "delay_ms": 50}, progress_callback=on_progress)
             assert text_of(done) == "done after 3 steps" and progress == [1, 2, 3]
             await s.set_logging_level("warning")
-            await s.call_tool("s__log", {"level": "info", "message": "quiet"})
-            await s.call_tool("s__log", {"level": "error", "message": "loud"})
+            # Over HTTP the upstream's log message rides the call's stream, so it is the call's (on stdio it is
+            # not tied to a call and goes to the gateway's log).
+            await s.call_tool("h__log", {"level": "info", "message": "quiet"})
+            await s.call_tool("h__log", {"level": "error", "message": "loud"})
             await anyio.sleep(0.3)
             assert [str(l.data) for l in logs] == ["loud"]
 
