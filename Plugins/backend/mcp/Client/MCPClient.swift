@@ -18,8 +18,8 @@ import Glibc
 /// `MCPClientError` with their code, transport failures as -32004. Each call may bring `CallHooks`: progress
 /// is requested upstream under a token of ours and relayed with the caller's token; the upstream's
 /// `sampling/createMessage`, `elicitation/create` and `roots/list` are answered through the call's `request`
-/// hook when they relate to it (on HTTP: they came on its POST stream; on stdio and legacy SSE: it is the
-/// only call in flight that has a hook). Everything the upstream says about changes (list_changed, resource
+/// hook when they relate to it (on HTTP: they came on its POST stream; otherwise — stdio, legacy SSE, or an
+/// HTTP server's GET stream — it is the only call in flight that has a hook). Everything the upstream says about changes (list_changed, resource
 /// updates) and the connection's health go to `events()`.
 public final class MCPClient: Sendable {
     public enum LogLevel: Sendable { case debug, info, notice, warning, error }
@@ -718,7 +718,8 @@ public final class MCPClient: Sendable {
             if let origin {
                 return (s.pending[origin]?.hooks?.request, 1)
             }
-            if transport.correlatesStreams { return (nil, 0) }
+            // Not on a POST's stream (stdio, legacy SSE, or an HTTP server that sends it on the GET stream, as the
+            // Swift SDK does): it belongs to the only call in flight that can relay it, if there is exactly one.
             let calls = s.pending.values.filter { $0.generation == generation && $0.hooks?.request != nil }
             return (calls.count == 1 ? calls[0].hooks?.request : nil, calls.count)
         }
