@@ -106,7 +106,7 @@ private struct Builder {
             guard let listen = h["listen"]?.stringValue, case .success(let address) = StringFormat.parseListen(listen),
                 let path = h["path"]?.stringValue, let origins = h["allowed_origins"]?.arrayValue,
                 let maxBody = h["max_body_bytes"]?.intValue, let idle = h["session_idle_timeout_s"]?.intValue,
-                let maxSessions = h["max_sessions"]?.intValue
+                let maxSessions = h["max_sessions"]?.intValue, let maxAge = h["session_max_age_s"]?.intValue
             else { return nil }
             var tls: TLSConfig?
             if let t = h["tls"] {
@@ -125,6 +125,8 @@ private struct Builder {
             http = HTTPConfig(
                 host: address.host, port: address.port, path: path, allowedOrigins: origins.compactMap(\.stringValue),
                 maxBodyBytes: Int(maxBody), sessionIdleTimeoutSeconds: Int(idle), maxSessions: Int(maxSessions),
+                sessionKeyFile: h["session_key_file"]?.stringValue.map { FileSystem.absolute($0, base: directory) },
+                sessionMaxAgeSeconds: Int(maxAge),
                 tls: tls, publicURL: h["public_url"]?.stringValue)
         }
 

@@ -150,6 +150,21 @@ public enum ConfigSchema {
                     "Most MCP sessions open at once; past it `initialize` is answered -32005 until a session ends "
                         + "or expires."),
                 default: 10_000),
+            SchemaField(
+                "session_key_file",
+                SchemaNode(
+                    .string(.path(.existingFile)),
+                    "A secret file (at least 32 bytes, e.g. `head -c 32 /dev/urandom`) whose key seals session "
+                        + "state into session ids. Gateways sharing it serve each other's sessions, across restarts "
+                        + "and replicas, without a sticky load balancer. Absent: a random key per process (sessions "
+                        + "end with the process).")),
+            SchemaField(
+                "session_max_age_s",
+                SchemaNode(
+                    .integer(minimum: 60, maximum: 2_592_000),
+                    "Longest a session id is honoured after its `initialize`, idle or not; then the client gets "
+                        + "404 and starts a new session."),
+                default: 86_400),
             SchemaField("tls", tls),
             SchemaField(
                 "public_url",

@@ -147,6 +147,10 @@ public struct HTTPConfig: Sendable, Equatable {
     public var sessionIdleTimeoutSeconds: Int
     /// Most sessions open at once.
     public var maxSessions: Int
+    /// The secret that seals session ids (absolute path), if configured.
+    public var sessionKeyFile: String?
+    /// Longest a session id is honoured after its `initialize`.
+    public var sessionMaxAgeSeconds: Int
     /// TLS settings, or nil for plain HTTP.
     public var tls: TLSConfig?
     /// `public_url`: the endpoint's URL as clients reach it, if set.
@@ -156,8 +160,11 @@ public struct HTTPConfig: Sendable, Equatable {
     public init(
         host: String = "127.0.0.1", port: Int = 8080, path: String = "/mcp", allowedOrigins: [String] = [],
         maxBodyBytes: Int = 4_194_304, sessionIdleTimeoutSeconds: Int = 1800, maxSessions: Int = 10_000,
-        tls: TLSConfig? = nil, publicURL: String? = nil
+        sessionKeyFile: String? = nil, sessionMaxAgeSeconds: Int = 86_400, tls: TLSConfig? = nil,
+        publicURL: String? = nil
     ) {
+        self.sessionKeyFile = sessionKeyFile
+        self.sessionMaxAgeSeconds = sessionMaxAgeSeconds
         self.tls = tls
         self.publicURL = publicURL
         self.host = host

@@ -54,4 +54,9 @@ public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
     }
     /// The gateway is shutting down or overloaded.
     public static let unavailable = RPCError(code: -32005, message: "Gateway unavailable")
+
+    /// Error codes a backend's answer keeps on its way to the client: the upstream's own JSON-RPC errors
+    /// (method or capability missing, bad params, resource not found, URL elicitation required).
+    /// Anything else from a backend means it could not serve, which clients see as -32004.
+    public static let relayedFromBackends: Set<Int> = [-32601, -32602, -32002, -32042]
 }

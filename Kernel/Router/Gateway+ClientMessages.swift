@@ -8,12 +8,21 @@ extension Gateway {
     /// declared it can answer them, under an id of the gateway's, and the client's answer goes back to the backend
     /// through `client_response` (GW-5, GW-6). Returns false for what cannot be delivered.
     func forwarder(_ emit: (@Sendable (JSON) -> Bool)?, session: Session, backend: Stage) -> (@Sendable (JSON) -> Bool)? {
-        guard let emit else { return nil }
+        if emit == nil && !session.modern { return nil }
         return { @Sendable message in
             guard let method = message["method"]?.stringValue else { return false }
+            if let pluginID = message["id"], session.modern {
+                // No requests to a 2026-07-28 client: they become input requests of the call's answer (NEXT-6).
+                guard let bridge = session.inputBridge,
+                    Self.clientCan(method, params: message["params"], capabilities: session.clientCapabilities)
+                else { return false }
+                bridge.add(method: method, params: message["params"] ?? .object([:]), caller: backend.caller,
+                           pluginID: pluginID)
+                return true
+            }
+            guard let emit else { return false }
             if let pluginID = message["id"] {
-                // The sessionless protocol has no requests to the client (NEXT-6).
-                guard !session.modern, Self.clientCan(method, params: message["params"], capabilities: session.clientCapabilities) else {
+                guard Self.clientCan(method, params: message["params"], capabilities: session.clientCapabilities) else {
                     return false
                 }
                 let id = session.expectAnswer(

@@ -16,6 +16,19 @@ public enum ModernMeta {
     public static let serverInfo = "io.modelcontextprotocol/serverInfo"
     public static let logLevel = "io.modelcontextprotocol/logLevel"
     public static let subscriptionID = "io.modelcontextprotocol/subscriptionId"
+
+    /// The envelope of the client's leg: its protocol version, capabilities, identity and log level.
+    static let envelopeKeys = [protocolVersion, clientCapabilities, clientInfo, logLevel]
+
+    /// A request's `_meta` as a backend gets it (BASE-6: untouched), minus the front leg's envelope, which
+    /// describes the client's connection to the gateway, not the request, and would make a handshake-era
+    /// upstream refuse it. Nil when nothing is left.
+    static func forBackend(_ meta: JSON?) -> JSON? {
+        guard case .object(var o)? = meta else { return meta }
+        guard envelopeKeys.contains(where: { o[$0] != nil }) else { return meta }
+        for k in envelopeKeys { o[k] = nil }
+        return o.isEmpty ? nil : .object(o)
+    }
 }
 
 extension Frame {
@@ -74,6 +87,9 @@ extension Gateway {
             reply = fail(.methodNotFound(method))
         case "subscriptions/listen":
             reply = await listen(id: id, params: params, session: session, emit: emit)
+        case _ where Self.inputRequiredMethods.contains(method):
+            reply = await serveWithInput(id: id, method: method, params: params, identity: identity, caller: caller,
+                                         session: session, emit: emit)
         default:
             reply = await request(id: id, method: method, params: params, identity: identity, caller: caller,
                                   session: session, emit: emit)
@@ -149,6 +165,7 @@ extension Gateway {
     var modernCapabilities: JSON {
         guard case .object(var c) = capabilities else { return capabilities }
         c["logging"] = nil
+        c["tasks"] = nil
         if case .object(var r)? = c["resources"] { r["subscribe"] = nil; c["resources"] = .object(r) }
         return .object(c)
     }
@@ -163,7 +180,7 @@ extension Gateway {
             var meta = r["_meta"]?.objectValue ?? [:]
             meta[ModernMeta.serverInfo] = ["name": .string(settings.serverName), "version": .string(settings.serverVersion)]
             r["_meta"] = .object(meta)
-            if cacheableMethods.contains(method) {
+            if cacheableMethods.contains(method), r["resultType"] == "complete" {
                 // Lists depend on who asks (policy filters them) and change when backends do: private, not cached.
                 r["ttlMs"] = 0
                 r["cacheScope"] = "private"

@@ -60,7 +60,8 @@ extension Gateway {
         let total: Int
         let item: (Int) -> JSON
         switch kind {
-        case .tools: (total, item) = (catalog.tools.count, { [catalog] in catalog.tools[$0].tool })
+        case .tools where session.modern: (total, item) = (catalog.tools.count, { [catalog] in catalog.tools[$0].tool })
+        case .tools: (total, item) = (catalog.tools.count, { [catalog] in Self.taskable(catalog.tools[$0].tool) })
         case .prompts: (total, item) = (catalog.prompts.count, { [catalog] in catalog.prompts[$0].item })
         case .resources: (total, item) = (catalog.resources.count, { [catalog] in catalog.resources[$0].item })
         case .templates: (total, item) = (catalog.templates.count, { [catalog] in catalog.templates[$0].item })
@@ -84,6 +85,16 @@ extension Gateway {
         return .frame(.response(id: id, result: .object(result)))
     }
 
+    /// The gateway runs any tool as a task (TASK-10), so a tool the backend marks `forbidden` (or not at all) is
+    /// listed as `optional`; `required` stays.
+    static func taskable(_ tool: JSON) -> JSON {
+        let execution = tool["execution"] ?? .object([:])
+        if execution["taskSupport"]?.stringValue == "required" || execution["taskSupport"]?.stringValue == "optional" {
+            return tool
+        }
+        return tool.setting("execution", to: execution.setting("taskSupport", to: "optional"))
+    }
+
     /// prompts/get: authorized like tools/call (action `prompts/get`), relayed to the prompt's backend, audited.
     func getPrompt(id: RequestID, params: JSON?, identity: Identity, caller: Caller, session: Session,
                    emit: (@Sendable (JSON) -> Bool)?) async -> Reply {
@@ -96,7 +107,7 @@ extension Gateway {
         }
         let entry = catalog.prompt(named: name)
         var request: JSONObject = ["name": .string(entry?.upstreamKey ?? name), "arguments": arguments]
-        if let meta = params?["_meta"] { request["_meta"] = meta }
+        if let meta = ModernMeta.forBackend(params?["_meta"]) { request["_meta"] = meta }
         return await relay(
             id: id, method: "prompts/get", op: "get_prompt",
             target: PolicyTarget(action: "prompts/get", type: "prompt", name: name, backend: entry?.backend ?? ""),
@@ -113,7 +124,7 @@ extension Gateway {
         }
         let found = catalog.resource(uri: uri)
         var request: JSONObject = ["uri": .string(uri)]
-        if let meta = params?["_meta"] { request["_meta"] = meta }
+        if let meta = ModernMeta.forBackend(params?["_meta"]) { request["_meta"] = meta }
         var fields: JSONObject = ["uri": .string(uri)]
         if let found, found.type == "resource_template" { fields["template"] = .string(found.entry.key) }
         // RES-8: an unknown URI is -32002 (resource not found).
@@ -171,7 +182,7 @@ extension Gateway {
         case .failure(let f):
             switch f.kind {
             case .cancelled: return .none
-            case .plugin(let code, let message) where code == -32602 || code == -32002 || code == -32601:
+            case .plugin(let code, let message) where RPCError.relayedFromBackends.contains(code):
                 // The backend's own "no such prompt/resource" or bad arguments: the client's error, said as is.
                 return await failed(RPCError(code: code, message: message), detail: message)
             default:

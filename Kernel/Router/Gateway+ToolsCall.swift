@@ -8,7 +8,7 @@ public let correlationMetaKey = "dev.mcpg/correlationId"
 extension Gateway {
     /// tools/call: policy → request transforms → backend → response transforms → durable audit record → answer.
     func callTool(id: RequestID, params: JSON?, identity: Identity, caller: Caller, session: Session,
-                  emit: (@Sendable (JSON) -> Bool)?) async -> Reply {
+                  emit: (@Sendable (JSON) -> Bool)?, task: String? = nil) async -> Reply {
         let start = ContinuousClock.now
         let cid = RandomID.correlation()
         guard let name = params?["name"]?.stringValue else {
@@ -24,6 +24,7 @@ extension Gateway {
         var event = auditEvent(cid, type: "tools/call", session: session, caller: caller, identity: identity)
         event["tool"] = .string(name)
         event["backend"] = .string(backendName)
+        if let task { event["task"] = .string(task) }
 
         // Policy first, also for names no backend serves, so a denied caller cannot probe which tools exist.
         var context = baseContext(caller, session)
@@ -44,6 +45,10 @@ extension Gateway {
         guard let entry, let backend = backends[entry.backend] else {
             return await failed(.invalidParams("Unknown tool: \(name)"), detail: "unknown tool")
         }
+        if entry.tool["execution"]?["taskSupport"]?.stringValue == "required", task == nil {
+            // TASK-3: a tool that requires a task is not run without one.
+            return await failed(.methodNotFound("Tool \(name) must be called as a task"), detail: "task required")
+        }
 
         let principalJSON = identity.principal.json
         for t in transforms {
@@ -63,7 +68,7 @@ extension Gateway {
         }
 
         var call: JSONObject = ["name": .string(entry.upstreamName), "arguments": arguments, "principal": principalJSON]
-        if let meta = params?["_meta"] { call["_meta"] = meta }
+        if let meta = ModernMeta.forBackend(params?["_meta"]) { call["_meta"] = meta }
         let forward = forwarder(emit, session: session, backend: backend)
         var result: JSON
         switch await backend.caller.call(op: "call_tool", request: .object(call), timeout: settings.callTimeout, emit: forward) {
@@ -83,8 +88,9 @@ extension Gateway {
                 return .none
             case .timeout:
                 return await failed(.backendUnavailable("Backend did not answer in time"), detail: "\(backend.label): timed out")
-            case .plugin(let code, let message) where code == -32602:
-                return await failed(.invalidParams(message), detail: "\(backend.label): \(message)")
+            case .plugin(let code, let message) where RPCError.relayedFromBackends.contains(code):
+                // The upstream's own answer (unknown tool, bad arguments, a capability it lacks): said as is.
+                return await failed(RPCError(code: code, message: message), detail: "\(backend.label): \(message)")
             case .plugin, .malformed:
                 return await failed(.backendUnavailable(), detail: "\(backend.label): \(f.summary)")
             }

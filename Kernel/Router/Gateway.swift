@@ -57,6 +57,10 @@ public final class Gateway: Sendable {
     let settings: GatewaySettings
     let logger: Logger
     let cursors = CursorCodec()
+    /// Task-augmented requests (TASK-*), run by the gateway.
+    let tasks = TaskTable()
+    /// 2026-07-28 calls waiting for their client's input (NEXT-6).
+    let parkedCalls = ParkedCalls()
     /// Visible catalog indices per (principal, transport, peer), for the current catalog generation and the
     /// policy versions in `version`; an entry lives at most `listCacheTTL`, so time-dependent policies catch up.
     let listCache = Mutex<ListCache>(ListCache())
@@ -164,7 +168,14 @@ public final class Gateway: Sendable {
         case "tools/list":
             return await list(.tools, id: id, params: params, identity: identity, caller: caller, session: session)
         case "tools/call":
+            if let p = params, p["task"]?.objectValue != nil, !session.modern {
+                return callToolAsTask(id: id, params: p, identity: identity, caller: caller, session: session)
+            }
             return await callTool(id: id, params: params, identity: identity, caller: caller, session: session, emit: emit)
+        case "tasks/get", "tasks/result", "tasks/list", "tasks/cancel":
+            // The sessionless protocol moved tasks to an extension mcpg does not offer (NEXT-8).
+            if session.modern { return fail(.methodNotFound(method)) }
+            return await taskRequest(method, id: id, params: params, identity: identity)
         case "prompts/list":
             return await list(.prompts, id: id, params: params, identity: identity, caller: caller, session: session)
         case "resources/list":
@@ -240,8 +251,12 @@ public final class Gateway: Sendable {
         }
         // LIFE-3: answer with the requested version when supported, else with our latest.
         let version = supportedProtocolVersions.contains(requested) ? requested : supportedProtocolVersions[0]
+        let clientCapabilities = params?["capabilities"] ?? .object([:])
         let session = Session(
-            id: RandomID.session(), owner: identity.principal.id, protocolVersion: version,
+            id: caller.transport == "stdio" ? RandomID.session()
+                : sessions.newID(owner: identity.principal.id, protocolVersion: version,
+                                 clientCapabilities: clientCapabilities, clientInfo: params?["clientInfo"] ?? .null),
+            owner: identity.principal.id, protocolVersion: version,
             clientInfo: params?["clientInfo"] ?? .null, clientCapabilities: params?["capabilities"] ?? .object([:]),
             pinned: caller.transport == "stdio")
         let cid = RandomID.correlation()
@@ -267,7 +282,7 @@ public final class Gateway: Sendable {
     var capabilities: JSON {
         let catalog = self.catalog
         let changing = !store.settings.isEmpty
-        var c: JSONObject = ["tools": ["listChanged": .bool(changing)], "logging": [:]]
+        var c: JSONObject = ["tools": ["listChanged": .bool(changing)], "logging": [:], "tasks": Self.tasksCapability]
         if changing || !catalog.prompts.isEmpty { c["prompts"] = ["listChanged": .bool(changing)] }
         if changing || !catalog.resources.isEmpty || !catalog.templates.isEmpty {
             c["resources"] = ["subscribe": true, "listChanged": .bool(changing)]

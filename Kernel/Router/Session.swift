@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import MCPGFrames
 import MCPGJSON
 import Synchronization
@@ -45,15 +48,22 @@ public final class Session: Sendable {
     }
     let clientRequests = Mutex<(next: UInt64, waiting: [String: ClientRequest])>((0, [:]))
 
+    /// The SSE streams' event logs, for resumption (HTTP-11).
+    let logs = Mutex<(next: Int, byStream: [Int: EventLog])>((0, [:]))
+
     /// Never expires for idleness (the stdio session lives as long as its stream).
     public let pinned: Bool
     /// A sessionless-protocol request's session (NEXT-3): no back channel for requests to the client.
     public let modern: Bool
+    /// For a sessionless request: where backends' requests to the client wait to be sent as input requests
+    /// (NEXT-6).
+    public let inputBridge: InputBridge?
 
     public init(id: String, owner: String, protocolVersion: String, clientInfo: JSON, clientCapabilities: JSON,
          pinned: Bool = false, modern: Bool = false) {
         self.pinned = pinned
         self.modern = modern
+        inputBridge = modern ? InputBridge() : nil
         self.id = id
         self.owner = owner
         self.protocolVersion = protocolVersion
@@ -120,6 +130,8 @@ public final class Session: Sendable {
         outbound.withLock { o in
             o.next += 1
             o.senders.insert((o.next, send), at: 0)
+            // Older channels are only fallbacks; a few are enough.
+            if o.senders.count > 8 { o.senders.removeLast() }
             return o.next
         }
     }
@@ -181,10 +193,48 @@ public final class SessionTable: Sendable {
     let idleTimeout: Duration
     /// Most sessions open at once; `initialize` beyond it is refused until idle ones expire or are deleted.
     public let limit: Int
+    /// Seals session state into session ids, so a session this process does not hold (a restart, another
+    /// replica with the same key) is rebuilt from its id.
+    public let sealer: SessionSealer
+    /// Longest a session id is honoured, from its `initialize`, in seconds.
+    public let maxAgeSeconds: Int64
+    /// Ids this process ended (DELETE, idle expiry), with their issue time: never rebuilt, so their clients get
+    /// 404 and re-initialize (HTTP-13). Kept until the id would be too old anyway.
+    let ended = Mutex<[String: Int64]>([:])
+    static let endedLimit = 100_000
 
-    public init(idleTimeout: Duration, limit: Int = 10_000) {
+    public init(idleTimeout: Duration, limit: Int = 10_000, sealer: SessionSealer = .ephemeral(),
+                maxAgeSeconds: Int64 = 86_400) {
         self.idleTimeout = idleTimeout
         self.limit = limit
+        self.sealer = sealer
+        self.maxAgeSeconds = maxAgeSeconds
+    }
+
+    /// A new session's id: its state, sealed.
+    func newID(owner: String, protocolVersion: String, clientCapabilities: JSON, clientInfo: JSON) -> String {
+        // Only the client's name and version ride in the id: the rest of clientInfo is free-form and unbounded.
+        var info: JSONObject = [:]
+        for k in ["name", "version"] { if let v = clientInfo[k]?.stringValue { info[k] = .string(v) } }
+        return sealer.seal(SealedSession(owner: owner, protocolVersion: protocolVersion,
+                                         clientCapabilities: clientCapabilities, clientInfo: .object(info),
+                                         issuedAt: Self.unixNow()))
+    }
+
+    static func unixNow() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec)
+    }
+
+    /// Remembers that `id` ended here.
+    func markEnded(_ id: String) {
+        guard let issued = sealer.open(id)?.issuedAt else { return }
+        let now = Self.unixNow()
+        ended.withLock { e in
+            if e.count >= Self.endedLimit { e = e.filter { now - $0.value < maxAgeSeconds } }
+            if e.count < Self.endedLimit { e[id] = issued }
+        }
     }
 
     /// True when no more sessions may be opened.
@@ -192,11 +242,27 @@ public final class SessionTable: Sendable {
 
     public func insert(_ s: Session) { sessions.withLock { $0[s.id] = s } }
 
-    /// The session with this id if it exists and belongs to `principal`; touches it.
+    /// The session with this id if it belongs to `principal`; touches it. A session this process does not hold
+    /// is rebuilt from its id when the id is ours, not too old and not ended here (the session survives a
+    /// restart, or moves to another replica with the same key).
     public func lookup(_ id: String, principal: String) -> Session? {
-        guard let s = sessions.withLock({ $0[id] }), s.owner == principal, !s.isClosed else { return nil }
-        s.touch()
-        return s
+        if let s = sessions.withLock({ $0[id] }) {
+            guard s.owner == principal, !s.isClosed else { return nil }
+            s.touch()
+            return s
+        }
+        guard let sealed = sealer.open(id), sealed.owner == principal,
+            Self.unixNow() - sealed.issuedAt < maxAgeSeconds, ended.withLock({ $0[id] == nil })
+        else { return nil }
+        let rebuilt = Session(id: id, owner: sealed.owner, protocolVersion: sealed.protocolVersion,
+                              clientInfo: sealed.clientInfo, clientCapabilities: sealed.clientCapabilities)
+        rebuilt.markInitialized()
+        // Two requests may rebuild it at once: the first one stored wins.
+        return sessions.withLock { t in
+            if let other = t[id] { return other }
+            t[id] = rebuilt
+            return rebuilt
+        }
     }
 
     /// Ends a session (DELETE). Returns false when no such session belongs to `principal`.
@@ -205,7 +271,10 @@ public final class SessionTable: Sendable {
             guard let s = t[id], s.owner == principal else { return nil }
             return t.removeValue(forKey: id)
         }
-        s?.close()
+        if let s {
+            markEnded(s.id)
+            s.close()
+        }
         return s != nil
     }
 
@@ -219,7 +288,10 @@ public final class SessionTable: Sendable {
             for s in old { t.removeValue(forKey: s.id) }
             return old
         }
-        for s in expired { s.close() }
+        for s in expired {
+            markEnded(s.id)
+            s.close()
+        }
         return expired.count
     }
 

@@ -397,17 +397,35 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         let loop = context.eventLoop
         let ctxBound = NIOLoopBound(context, eventLoop: loop)
         let handlerBound = NIOLoopBound(self, eventLoop: loop)
-        // Messages a plugin emits during the call switch the answer to SSE (HTTP-5, HTTP-6).
-        var emit: (@Sendable (JSON) -> Bool)?
-        if acceptsSSE {
-            emit = { @Sendable message in
-                loop.execute {
-                    handlerBound.value.sendEvent(context: ctxBound.value, stream: stream, message)
+        // Messages a plugin emits during the call switch the answer to SSE (HTTP-5, HTTP-6). In a session they
+        // go through the stream's event log, so a client that loses the connection resumes with Last-Event-ID
+        // (HTTP-11); the log is made on the loop when the stream starts (`stream.log`).
+        let direct: @Sendable (JSON) -> Bool = { message in
+            loop.execute { handlerBound.value.sendEvent(context: ctxBound.value, stream: stream, message) }
+            return !stream.closed.load(ordering: .relaxed)
+        }
+        @Sendable func emitter(for session: Session?) -> (@Sendable (JSON) -> Bool)? {
+            guard acceptsSSE else { return nil }
+            guard let session else { return direct }
+            // Made on the first message: a request that emits nothing costs no log.
+            let made = Mutex<EventLog?>(nil)
+            return { message in
+                let log = made.withLock { m -> EventLog in
+                    if let log = m { return log }
+                    let log = session.newEventLog(requestStream: true)
+                    log.attach { id, message, _ in
+                        guard !stream.closed.load(ordering: .relaxed) else { return false }
+                        loop.execute { handlerBound.value.sendEvent(context: ctxBound.value, stream: stream, message, id: id) }
+                        return true
+                    }
+                    // Queued before the first event's write, so the stream knows its log when it starts.
+                    loop.execute { stream.log = log }
+                    m = log
+                    return log
                 }
-                return !stream.closed.load(ordering: .relaxed)
+                return log.append(message) != nil
             }
         }
-        let emitter = emit
 
         offLoop(context: context, { () -> HTTPOutcome in
             let identity: Identity
@@ -428,8 +446,9 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
                 session = nil
             }
             if case .request(let id, _, _) = frame {
+                let emit = emitter(for: session)
                 guard let reply = await gateway.serve(id, in: session, {
-                    await gateway.handle(frame, identity: identity, caller: caller, session: session, emit: emitter)
+                    await gateway.handle(frame, identity: identity, caller: caller, session: session, emit: emit)
                 }) else { return .cancelled }
                 if case .initialized(let f, let s) = reply { gateway.sessions.insert(s) ; return .answer(f, sessionID: s.id) }
                 if case .frame(let f) = reply { return .answer(f, sessionID: nil) }
@@ -510,6 +529,21 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         case .cancelled:
             if stream.started { endStream(context: context) } else { respond(context: context, status: .accepted) }
         case .answer(let frame, let sessionID):
+            if let log = stream.log {
+                if stream.closed.load(ordering: .relaxed) {
+                    // This connection is gone: the answer waits in the log, or goes to the stream that resumed it.
+                    log.append(frame.json, final: true)
+                    return
+                }
+                // Written here, in order, before the stream ends; kept for a client that resumes.
+                log.attach(nil)
+                let id = log.append(frame.json, final: true)
+                if stream.started {
+                    sendEvent(context: context, stream: stream, frame.json, id: id)
+                    endStream(context: context)
+                    return
+                }
+            }
             if stream.started {
                 sendEvent(context: context, stream: stream, frame.json)
                 endStream(context: context)
@@ -535,10 +569,17 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
         context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
     }
 
-    func sendEvent(context: ChannelHandlerContext, stream: ResponseStream, _ message: JSON) {
+    func sendEvent(context: ChannelHandlerContext, stream: ResponseStream, _ message: JSON, id: String? = nil) {
         guard !stream.closed.load(ordering: .relaxed), !stream.ended else { return }
+        if !stream.started, let log = stream.log {
+            // HTTP-6: a resumable stream starts with an event that has an id and no data.
+            startStream(context: context, stream: stream)
+            var prime = context.channel.allocator.buffer(capacity: 32)
+            prime.writeString("id: \(log.primingID)\ndata: \n\n")
+            context.write(wrapOutboundOut(.body(.byteBuffer(prime))), promise: nil)
+        }
         startStream(context: context, stream: stream)
-        var bytes = Array("event: message\ndata: ".utf8)
+        var bytes = Array((id.map { "id: \($0)\n" } ?? "").utf8) + Array("event: message\ndata: ".utf8)
         message.write(into: &bytes)
         bytes.append(contentsOf: [0x0A, 0x0A])
         var buf = context.channel.allocator.buffer(capacity: bytes.count)
@@ -593,21 +634,42 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
             reject(context: context, .notAcceptable, code: -32600, "Accept must list text/event-stream")
             return
         }
+        let lastEventID = headers["last-event-id"].flatMap(EventLog.parse)
         authenticated(context: context, headers: headers) { ctx, session in
             let stream = ResponseStream()
             self.stream = stream
-            self.startStream(context: ctx, stream: stream)
             let loop = ctx.eventLoop
             let bound = NIOLoopBound((self, ctx), eventLoop: loop)
-            let token = session.attachOutbound { message in
+            let sink: EventLog.Sink = { id, message, final in
                 guard !stream.closed.load(ordering: .relaxed) else { return false }
                 loop.execute {
                     let (handler, c) = bound.value
-                    handler.sendEvent(context: c, stream: stream, message)
+                    handler.sendEvent(context: c, stream: stream, message, id: id)
+                    if final {
+                        stream.ended = true
+                        handler.endStream(context: c)
+                    }
                 }
                 return true
             }
-            ctx.channel.closeFuture.whenComplete { _ in session.detachOutbound(token) }
+            self.startStream(context: ctx, stream: stream)
+            if let (number, seq) = lastEventID, let log = session.eventLog(number) {
+                // HTTP-11: replay what this stream missed, then carry it on; a request's stream ends with its
+                // answer, the GET stream goes on.
+                _ = log.resume(after: seq, to: sink)
+                if log.isRequestStream { return }
+                self.keepAlive(context: ctx, stream: stream, session: session)
+                return
+            }
+            let log = session.newEventLog(requestStream: false)
+            stream.log = log
+            var prime = ctx.channel.allocator.buffer(capacity: 32)
+            prime.writeString("id: \(log.primingID)\ndata: \n\n")
+            ctx.writeAndFlush(self.wrapOutboundOut(.body(.byteBuffer(prime))), promise: nil)
+            log.attach(sink)
+            // Messages for the client are logged even while no connection carries them, so a client that comes
+            // back with Last-Event-ID gets them; a newer GET stream takes over as the newest sender.
+            _ = session.attachOutbound { message in log.append(message) != nil }
             self.keepAlive(context: ctx, stream: stream, session: session)
         }
     }
@@ -648,4 +710,6 @@ final class ResponseStream: @unchecked Sendable {
     let closed = Atomic<Bool>(false)
     /// Run when the client goes away (cancels a sessionless request).
     let onClose = Mutex<(@Sendable () -> Void)?>(nil)
+    /// The session's log of this stream's events (resumable streams only); set on the loop.
+    var log: EventLog?
 }

@@ -176,12 +176,34 @@ public final class TLSCredentials: Sendable {
             // BoringSSL verifies against the CA; the callback sees the verified chain, root first, and keeps
             // BoringSSL's verdict.
             peer.verified = true
-            let handler = try NIOSSLServerHandler(context: context, verificationCallback: { result, cert in
-                peer.chainRootFirst.append(cert)
-                return result
-            })
+            let handler = try (ObservingVerification.self as any VerificationObserver.Type).handler(
+                context: context,
+                observe: { cert in peer.chainRootFirst.append(cert) })
             return (handler, peer)
         }
+    }
+}
+
+/// A server handler whose verification BoringSSL does, with a callback that only watches the chain go by.
+///
+/// NIOSSL's per-certificate callback is deprecated in favour of callbacks that replace BoringSSL's verification
+/// entirely, which would mean verifying X.509 chains in the kernel. It is the only way to see the verified
+/// chain (intermediates and root) while BoringSSL decides, so it is called through this protocol, which keeps
+/// the deprecation in one place.
+protocol VerificationObserver {
+    static func handler(context: NIOSSLContext, observe: @escaping (NIOSSLCertificate) -> Void) throws
+        -> NIOSSLServerHandler
+}
+
+enum ObservingVerification: VerificationObserver {
+    @available(*, deprecated, message: "NIOSSLVerificationCallback; see VerificationObserver")
+    static func handler(context: NIOSSLContext, observe: @escaping (NIOSSLCertificate) -> Void) throws
+        -> NIOSSLServerHandler
+    {
+        try NIOSSLServerHandler(context: context, verificationCallback: { result, cert in
+            observe(cert)
+            return result
+        })
     }
 }
 

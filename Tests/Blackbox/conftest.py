@@ -33,7 +33,7 @@ QUICKSTART = REPO / "examples" / "quickstart" / "mcpg.yaml"
 DEMO_KEY = "quickstart-demo-key"
 PROTOCOL_VERSION = "2025-11-25"
 PLUGINS = ["apikey", "anonymous", "oidc", "mtls", "spiffe", "rules", "cedar", "casbin", "opa", "redact", "mock",
-           "jsonl"]
+           "mcp", "jsonl"]
 # Tools the quickstart's rules give everyone; admin_reset is for the admins group only.
 PUBLIC_TOOLS = {"echo", "get_weather", "lookup_customer", "count_slowly"}
 ADMIN_TOOL = "admin_reset"
@@ -110,7 +110,7 @@ def make_config(directory: Path, *, anonymous: bool = True, page_size: int | Non
                 max_body_bytes: int | None = None, plugin_dir: Path | None = None,
                 trusted_key: Path | str | None = None, port: int | None = None,
                 count_slowly_ms: int | None = None, policy: str | None = None, identity: str | None = None,
-                http_extra: str | None = None) -> GatewayConfig:
+                http_extra: dict[str, Any] | None = None) -> GatewayConfig:
     """Writes `directory/mcpg.yaml`: the quickstart with its own port, ledger and sink, and absolute dist paths."""
     directory.mkdir(parents=True, exist_ok=True)
     data = directory / "data"
@@ -133,6 +133,8 @@ def make_config(directory: Path, *, anonymous: bool = True, page_size: int | Non
         assert n == 1, "quickstart config changed shape: count_slowly's delay_ms not found"
     if max_body_bytes is not None:
         text = _replace_once(text, r"(\n    path: /mcp)", f"\n    path: /mcp\n    max_body_bytes: {max_body_bytes}")
+    for key, value in (http_extra or {}).items():
+        text = _replace_once(text, r"(\n    path: /mcp)", f"\n    path: /mcp\n    {key}: {json.dumps(value)}")
     if policy is not None:
         # The whole `policy:` section (and anything else given, e.g. `chains:`), up to `transforms:`.
         text = _replace_once(text, r"\npolicy:\n.*?\ntransforms:", "\n" + policy.strip("\n") + "\ntransforms:",
@@ -140,12 +142,9 @@ def make_config(directory: Path, *, anonymous: bool = True, page_size: int | Non
     if identity is not None:
         # The whole `identity:` section, up to `policy:`.
         text = _replace_once(text, r"\nidentity:\n.*?\npolicy:", "\n" + identity.strip("\n") + "\npolicy:", flags=re.DOTALL)
-    if http_extra is not None:
-        # More `server.http` keys (indented by four spaces), e.g. `tls:` or `public_url:`.
-        text = _replace_once(text, r"(\n    path: /mcp)", "\n    path: /mcp\n" + http_extra.strip("\n"))
     path = directory / "mcpg.yaml"
     path.write_text(text)
-    scheme = "https" if http_extra is not None and re.search(r"^    tls:", http_extra, re.M) else "http"
+    scheme = "https" if "tls" in (http_extra or {}) else "http"
     return GatewayConfig(path=path, port=port, ledger=data / "audit.ledger", jsonl=data / "audit.jsonl",
                          scheme=scheme)
 

@@ -74,14 +74,15 @@ def issuer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def tls_block(pki: Path, *, client_auth: str = "optional", client_ca: bool = True, cert: Path | None = None,
-              key: Path | None = None, reload: int | None = None) -> str:
-    lines = ["    tls:", f"      cert_file: {cert or pki / 'server.pem'}", f"      key_file: {key or pki / 'server.key'}",
-             f"      client_auth: {client_auth}"]
+              key: Path | None = None, reload: int | None = None) -> dict[str, Any]:
+    """`server.http` keys for make_config's http_extra: TLS with the test PKI's server certificate."""
+    tls: dict[str, Any] = {"cert_file": str(cert or pki / "server.pem"), "key_file": str(key or pki / "server.key"),
+                           "client_auth": client_auth}
     if client_ca:
-        lines.append(f"      client_ca_file: {pki / 'ca.pem'}")
+        tls["client_ca_file"] = str(pki / "ca.pem")
     if reload is not None:
-        lines.append(f"      reload_interval_s: {reload}")
-    return "\n".join(lines)
+        tls["reload_interval_s"] = reload
+    return {"tls": tls}
 
 
 def ssl_context(pki: Path, client: str | None = None, ca: str = "ca.pem") -> ssl.SSLContext:
@@ -334,7 +335,7 @@ def test_bad_tls_files_are_config_errors_with_position(tmp_path: Path, pki: Path
                          http_extra=tls_block(pki, cert=pki / "jwks.json", client_ca=False))
     r = run_mcpg("serve", "--config", config.path, timeout=60)
     assert r.returncode == 1
-    line = next(i for i, t in enumerate(config.text.splitlines(), 1) if "cert_file:" in t)
+    line = next(i for i, t in enumerate(config.text.splitlines(), 1) if '"cert_file"' in t)
     assert re.search(rf"{re.escape(str(config.path))}:{line}:\d+: error: cert_file ", r.stderr), r.stderr
     mismatched = make_config(tmp_path / "k", identity=f"identity:\n{APIKEY}",
                              http_extra=tls_block(pki, key=pki / "alice.key", client_ca=False))
@@ -363,7 +364,7 @@ identity:
       audience: {AUDIENCE}
       required_scopes: [mcp:tools]
       jwks_min_refresh_s: 0
-{APIKEY}""", http_extra=f"    public_url: {AUDIENCE}/mcp")
+{APIKEY}""", http_extra={"public_url": f"{AUDIENCE}/mcp"})
     gw = start_gateway(config)
     try:
         yield gw

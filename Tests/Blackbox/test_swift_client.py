@@ -79,3 +79,104 @@ def test_swift_sdk_client_with_key(swift_client: Path, gateway: Gateway) -> None
     assert reset["ok"] is True and reset["text"] == "reset", reset
     ev = wait_for_event(gateway.config.ledger, reset["correlationId"])
     assert ev["principal"]["id"] == "demo"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The Swift SDK's conformance server (`mcp-everything-server`) as an upstream of the `mcp` backend
+
+
+@pytest.fixture(scope="module")
+def swift_everything_server() -> Path:
+    swift = shutil.which("swift")
+    if swift is None:
+        pytest.skip("no swift toolchain on PATH")
+    r = subprocess.run(
+        [swift, "build", "-c", "release", "--package-path", str(PACKAGE), "--product", "mcp-everything-server"],
+        capture_output=True, text=True, timeout=BUILD_TIMEOUT, stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 0, f"building mcp-everything-server failed:\n{r.stdout}\n{r.stderr}"
+    path = subprocess.run(
+        [swift, "build", "-c", "release", "--package-path", str(PACKAGE), "--show-bin-path"],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    ).stdout.strip()
+    binary = Path(path) / "mcp-everything-server"
+    assert binary.exists(), binary
+    return binary
+
+
+def test_swift_sdk_server_as_an_upstream(swift_everything_server: Path, tmp_path: Path) -> None:
+    """GW-1 with another SDK: the Swift SDK's conformance server behind the `mcp` backend (prefix `swift`),
+    used through mcpg by the official Python SDK client: tools, content types, an upstream tool error, resources,
+    prompts, and a sampling request relayed to the client."""
+    import anyio
+    import httpx2
+    from mcp import types
+    from mcp.client.session import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    from conftest import free_port, make_config, start_gateway
+
+    port = free_port()
+    upstream = subprocess.Popen([str(swift_everything_server), "--port", str(port)], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        import socket
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        config = make_config(tmp_path / "gw")
+        text = config.path.read_text()
+        text = text.replace("\naudit:\n", f"""
+  swift:
+    plugin: mcp
+    prefix: swift
+    config: {{ transport: http, url: "http://127.0.0.1:{port}/mcp" }}
+audit:
+""", 1)
+        text = text.replace("tools: [echo, get_weather, lookup_customer, count_slowly]",
+                            'tools: [echo, get_weather, lookup_customer, count_slowly, "swift__*"]', 1)
+        config.path.write_text(text)
+        gw = start_gateway(config)
+
+        async def sampling(context: Any, params: types.CreateMessageRequestParams) -> types.CreateMessageResult:
+            return types.CreateMessageResult(role="assistant", content=types.TextContent(text="sampled by python"),
+                                             model="m")
+
+        async def body() -> None:
+            async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
+                async with streamable_http_client(gw.url, http_client=http) as (read, write):
+                    async with ClientSession(read, write, sampling_callback=sampling) as s:
+                        await s.initialize()
+                        names: list[str] = []
+                        cursor = None
+                        while True:
+                            page = await s.list_tools(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
+                            names += [t.name for t in page.tools]
+                            cursor = page.next_cursor
+                            if not cursor:
+                                break
+                        assert {"swift__add_numbers", "swift__test_simple_text", "swift__test_sampling"} <= set(names)
+                        added = await s.call_tool("swift__add_numbers", {"a": 2, "b": 40})
+                        assert added.content[0].text == "42"
+                        mixed = await s.call_tool("swift__test_multiple_content_types", {})
+                        assert [c.type for c in mixed.content] == ["text", "image", "resource"]
+                        failed = await s.call_tool("swift__test_error_handling", {})
+                        assert failed.is_error  # a tool error stays a result (ERR-7)
+                        read = await s.read_resource("test://static-text")
+                        assert read.contents[0].text
+                        prompt = await s.get_prompt("swift__test_simple_prompt")
+                        assert prompt.messages
+                        sampled = await s.call_tool("swift__test_sampling", {"prompt": "hello"})
+                        assert sampled.content[0].text == "sampled by python"
+
+        try:
+            anyio.run(body)
+        finally:
+            gw.stop()
+    finally:
+        upstream.terminate()
+        upstream.wait(timeout=10)

@@ -90,6 +90,22 @@ import Testing
         #expect(try await issuer.jwksFetches() == 1)
     }
 
+    // Once keys were fetched, an issuer outage does not lock everyone out: the stale set keeps verifying
+    // while refreshes fail.
+    @Test func staleKeysServeWhileTheIssuerIsDown() async throws {
+        let issuer = try await TestIssuer.start()
+        let token = try await issuer.mint()
+        let plugin = try makePlugin(issuer, ["jwks_cache_s": 1, "jwks_min_refresh_s": 0, "http_timeout_ms": 2000])
+        #expect(try await authenticate(plugin, token: token)["result"] == "authenticated")
+        issuer.stop()
+        try await Task.sleep(for: .milliseconds(1200))
+        // Stale now: this starts a refresh (which fails) and is answered from the cached set.
+        #expect(try await authenticate(plugin, token: token)["result"] == "authenticated")
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await authenticate(plugin, token: token)["result"] == "authenticated")
+        #expect((plugin.remote?.fetchCount ?? 0) >= 2)
+    }
+
     // A discovery document for another issuer must not supply keys.
     @Test func discoveryWithAnotherIssuerIsRefused() async throws {
         let issuer = try await TestIssuer.start()

@@ -32,6 +32,20 @@ final class LiveBackend: Sendable {
                 return .success(["completion": ["values": ["py", "pyc"], "hasMore": false]])
             case "subscribe", "unsubscribe": return .success([:])
             case "call_tool":
+                if req["name"] == "ask_wait" {
+                    // Asks the client and waits for its answer (a handshake-era backend).
+                    let sent = emit?(["jsonrpc": "2.0", "id": "up-8", "method": "sampling/createMessage",
+                                      "params": ["messages": [], "maxTokens": 5]]) ?? false
+                    guard sent else { return .success(["content": [["type": "text", "text": "refused"]]]) }
+                    for _ in 0..<250 {
+                        if let a = ops("client_response").first(where: { $0["id"] == "up-8" }) {
+                            let model = a["result"]?["model"]?.stringValue ?? "error \(a["error"]?["code"]?.intValue ?? 0)"
+                            return .success(["content": [["type": "text", "text": .string(model)]]])
+                        }
+                        do { try await Task.sleep(for: .milliseconds(20)) } catch { return .failure(StageFailure(.cancelled)) }
+                    }
+                    return .success(["content": [["type": "text", "text": "no answer"]], "isError": true])
+                }
                 if req["name"] == "ask" {
                     // A server→client request in the middle of a call; the answer comes back as `client_response`.
                     let sent = emit?(["jsonrpc": "2.0", "id": "up-7", "method": "sampling/createMessage",
@@ -58,7 +72,7 @@ final class Inbox: Sendable {
 
 /// Two backends, `a` (prefix `a`) and `b` (prefix `b`), that both serve `echo`.
 struct Federation {
-    let a = LiveBackend(tools: ["echo", "ask", "weird.name!"], prompts: ["review", "plain"])
+    let a = LiveBackend(tools: ["echo", "ask", "weird.name!", "ask_wait"], prompts: ["review", "plain"])
     let b = LiveBackend(tools: ["echo"])
     let gateway: Gateway
     let h: Harness
@@ -134,7 +148,7 @@ struct Federation {
         let f = try await Federation()
         let who = try await f.identity()
         let s = try await f.open(who)
-        #expect(await f.toolNames(who, s) == ["a__echo", "a__ask", "a__weird_name_", "b__echo"])
+        #expect(await f.toolNames(who, s) == ["a__echo", "a__ask", "a__weird_name_", "a__ask_wait", "b__echo"])
         let r = await f.request("tools/call", ["name": "b__echo", "arguments": [:]], as: who, session: s)?.result
         #expect(r?["content"]?[0]?["text"] == "echo")
         // The backend is asked for its own name; the audit record has the exposed one.
@@ -281,5 +295,56 @@ struct Federation {
         #expect(await f.request("resources/unsubscribe", ["uri": "mem://notes"], as: who, session: s1, id: 3)?.result != nil)
         f.gateway.sessions.broadcastResourceUpdate("mem://notes")
         #expect(inbox1.withLock { $0.count } == 1)
+    }
+}
+
+/// NEXT-6: a 2026-07-28 client gets a backend's mid-call request as an input request, and its retry resumes the
+/// same call.
+@Suite struct MultiRoundTrip {
+    func modern(_ f: Federation, _ who: Identity, id: Int64, params: JSON, capabilities: JSON = ["sampling": [:]]) async -> Frame? {
+        var p = params.objectValue ?? [:]
+        p["_meta"] = ["io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                      "io.modelcontextprotocol/clientCapabilities": capabilities]
+        let reply = await f.gateway.handleModern(.request(id: .int(id), method: "tools/call", params: .object(p)),
+                                                 identity: who, caller: f.h.caller([:]), headers: nil, emit: nil)
+        if case .frame(let fr) = reply { return fr }
+        return nil
+    }
+
+    @Test func anInputRequestIsAnsweredByTheRetry() async throws {
+        let f = try await Federation()
+        let who = try await f.identity()
+        let first = try #require(await modern(f, who, id: 1, params: ["name": "a__ask_wait", "arguments": [:]])?.result)
+        #expect(first["resultType"] == "input_required")
+        let asked = try #require(first["inputRequests"]?.objectValue)
+        #expect(asked.members.count == 1)
+        let (key, request) = (asked.members[0].key, asked.members[0].value)
+        #expect(request["method"] == "sampling/createMessage")
+        let state = try #require(first["requestState"]?.stringValue)
+
+        // A forged state, or someone else's retry, resumes nothing.
+        let forged = await modern(f, who, id: 2, params: ["name": "a__ask_wait", "requestState": .string(state + "0")])
+        #expect(forged?.error?.code == -32602)
+        guard case .success(let mallory) = await f.gateway.authenticate(f.h.caller(["x-user": "mallory"])) else { return }
+        let stolen = await modern(f, mallory, id: 3, params: ["name": "a__ask_wait", "requestState": .string(state)])
+        #expect(stolen?.error?.code == -32602)
+
+        let done = try #require(await modern(f, who, id: 4, params: [
+            "name": "a__ask_wait", "requestState": .string(state),
+            "inputResponses": .object(JSONObject([JSONMember(key, ["role": "assistant", "model": "m-1", "content": ["type": "text", "text": "x"]])])),
+        ])?.result)
+        #expect(done["resultType"] == "complete")
+        #expect(done["content"]?[0]?["text"] == "m-1")
+        #expect(f.a.ops("client_response").first?["id"] == "up-8")
+        // The state is single-use.
+        #expect(await modern(f, who, id: 5, params: ["name": "a__ask_wait", "requestState": .string(state)])?.error?.code == -32602)
+    }
+
+    @Test func aClientWithoutTheCapabilityIsNotAsked() async throws {
+        let f = try await Federation()
+        let who = try await f.identity()
+        let r = try #require(await modern(f, who, id: 1, params: ["name": "a__ask_wait", "arguments": [:]], capabilities: [:])?.result)
+        #expect(r["resultType"] == "complete")
+        #expect(r["content"]?[0]?["text"] == "refused")
     }
 }

@@ -1,7 +1,8 @@
 """An upstream MCP server that serves a bit of everything a gateway relays, on the official Python SDK.
 
-    python everything.py stdio [--name X]
-    python everything.py http  [--port N] [--name X]     # Streamable HTTP at /mcp
+    python everything.py stdio [--name X] [--scheme S]
+    python everything.py http  [--port N] [--name X] [--session-idle-timeout S] [--no-get-stream]
+                                                         # Streamable HTTP at /mcp
     python everything.py sse   [--port N] [--name X]     # the 2024-11-05 HTTP+SSE transport: GET /sse, POST /messages/
 
 With --port 0 (the default) the server picks a free port. The HTTP modes print `PORT <n>` on stdout once they listen,
@@ -16,7 +17,7 @@ tools
     add {a, b}                      outputSchema + structuredContent {"sum": a+b} (TOOL-7, TOOL-8)
     decorated                       annotations and icons on the Tool object (TOOL-9, BASE-10)
     slow {steps, delay_ms}          one notifications/progress per step when the call asks for progress (PROG-1/2)
-    wait_for_cancel                 sleeps until cancelled; the cancellation is recorded (CANC-1)
+    wait_for_cancel                 reports progress 0, then sleeps until cancelled; the cancellation is recorded (CANC-1)
     cancellations                   the ids of calls cancelled so far, as structuredContent {"cancelled": [...]}
     sample {prompt}                 sends sampling/createMessage to the client and returns its text (SAMP)
     elicit {message}                sends elicitation/create (form) and returns the client's answer (ELIC)
@@ -27,6 +28,7 @@ tools
     add_tool {name}                 adds a tool at runtime and sends notifications/tools/list_changed (TOOL-1)
     touch {uri}                     changes a resource; subscribers get notifications/resources/updated (RES-6)
     crash                           exits the process at once (status 3)
+    headers                         the HTTP request headers of the call, as structuredContent (empty on stdio)
     filler_00 … filler_11           plain tools, so tools/list needs several pages (PAGE-1)
 prompts
     greet {name (required), style}  a user message; `style` has completions (COMP-1)
@@ -60,6 +62,8 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError  # noqa: E402
 warnings.filterwarnings("ignore", category=MCPDeprecationWarning)
 
 NAME = "everything"
+# `--scheme X` serves the resources as X://…, so two instances behind one gateway have distinct URIs.
+SCHEME = "mem"
 PAGE_SIZE = 5
 
 # State shared by every session of this process.
@@ -105,6 +109,7 @@ TOOLS: list[dict[str, Any]] = [
          {"name": {"type": "string"}}, ["name"]),
     tool("touch", "Changes a resource; subscribers are told.", {"uri": {"type": "string"}}),
     tool("crash", "Exits the server process at once."),
+    tool("headers", "The HTTP request headers of this call (empty on stdio)."),
 ] + [tool(f"filler_{i:02d}", f"Filler tool {i}.") for i in range(12)]
 
 PROMPTS: list[dict[str, Any]] = [
@@ -163,6 +168,8 @@ async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> dict[str, 
             await session.report_progress(i + 1, steps, f"step {i + 1}")
         return {"content": [text(f"done after {steps} steps")]}
     if name == "wait_for_cancel":
+        # Progress 0 says the wait has begun (for callers that asked for progress).
+        await session.report_progress(0, None, "waiting")
         try:
             await anyio.sleep(3600)
         except anyio.get_cancelled_exc_class():
@@ -203,11 +210,15 @@ async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> dict[str, 
         await session.send_tool_list_changed()
         return {"content": [text(f"added {args['name']}")]}
     if name == "touch":
-        uri = str(args.get("uri", "mem://counter"))
+        uri = str(args.get("uri", f"{SCHEME}://counter"))
         COUNTER["value"] += 1
         if uri in SUBSCRIBED:
             await session.send_resource_updated(uri)
         return {"content": [text(f"touched {uri}")]}
+    if name == "headers":
+        request = getattr(ctx, "request", None)
+        headers = {k.lower(): v for k, v in request.headers.items()} if request is not None else {}
+        return {"content": [text(json.dumps(headers))], "structuredContent": {"headers": headers}}
     if name == "crash":
         sys.stderr.write("crashing on request\n")
         sys.stderr.flush()
@@ -246,16 +257,22 @@ async def list_templates(ctx: Any, params: Any) -> dict[str, Any]:
     return page(TEMPLATES, "resourceTemplates", params)
 
 
+def canonical(uri: str) -> str:
+    """The URI with this instance's scheme read as `mem` (the handlers match mem:// URIs)."""
+    return "mem://" + uri[len(SCHEME) + 3:] if uri.startswith(f"{SCHEME}://") else uri
+
+
 async def read_resource(ctx: Any, params: types.ReadResourceRequestParams) -> dict[str, Any]:
     uri = str(params.uri)
-    if uri == "mem://hello":
+    mem = canonical(uri)
+    if mem == "mem://hello":
         return {"contents": [{"uri": uri, "mimeType": "text/plain", "text": "Hello, world"}]}
-    if uri == "mem://counter":
+    if mem == "mem://counter":
         return {"contents": [{"uri": uri, "mimeType": "text/plain", "text": str(COUNTER["value"])}]}
-    if uri == "mem://blob":
+    if mem == "mem://blob":
         blob = base64.b64encode(bytes(range(8))).decode()
         return {"contents": [{"uri": uri, "mimeType": "application/octet-stream", "blob": blob}]}
-    if uri.startswith("mem://items/"):
+    if mem.startswith("mem://items/"):
         return {"contents": [{"uri": uri, "mimeType": "text/plain", "text": f"item {uri.rsplit('/', 1)[1]}"}]}
     raise MCPError(code=-32002, message=f"Resource not found: {uri}")
 
@@ -264,7 +281,7 @@ async def complete(ctx: Any, params: types.CompleteRequestParams) -> dict[str, A
     ref, arg = params.ref, params.argument
     if ref.type == "ref/prompt" and ref.name == "greet" and arg.name == "style":
         values = [s for s in STYLES if s.startswith(arg.value)]
-    elif ref.type == "ref/resource" and ref.uri == "mem://items/{id}" and arg.name == "id":
+    elif ref.type == "ref/resource" and canonical(ref.uri) == "mem://items/{id}" and arg.name == "id":
         values = [str(i) for i in range(1, 4) if str(i).startswith(arg.value)]
     else:
         values = []
@@ -328,11 +345,21 @@ def run_stdio(server: Server) -> None:
     anyio.run(main)
 
 
-def run_http(server: Server, port: int) -> None:
-    app = server.streamable_http_app(streamable_http_path="/mcp", host="127.0.0.1")
+def run_http(server: Server, port: int, idle_timeout: float | None, get_stream: bool) -> None:
+    inner = server.streamable_http_app(streamable_http_path="/mcp", host="127.0.0.1",
+                                       session_idle_timeout=idle_timeout)
     # Capabilities come from create_initialization_options(); the HTTP manager calls it without arguments.
     original = server.create_initialization_options
     server.create_initialization_options = lambda *a, **k: original(OPTIONS)  # type: ignore[method-assign]
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        # --no-get-stream: answer GET with 405, as servers without a standalone stream do (HTTP-9).
+        if not get_stream and scope["type"] == "http" and scope["method"] == "GET":
+            from starlette.responses import Response
+            await Response(status_code=405, headers={"Allow": "POST, DELETE"})(scope, receive, send)
+            return
+        await inner(scope, receive, send)
+
     serve_asgi(app, port)
 
 
@@ -355,19 +382,27 @@ def run_sse(server: Server, port: int) -> None:
 
 
 def main() -> None:
-    global NAME, PAGE_SIZE
+    global NAME, PAGE_SIZE, SCHEME
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("transport", choices=["stdio", "http", "sse"])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--name", default="everything")
     parser.add_argument("--page-size", type=int, default=5)
+    parser.add_argument("--scheme", default="mem", help="URI scheme of the resources (default mem)")
+    parser.add_argument("--session-idle-timeout", type=float, default=None,
+                        help="http: forget a session after this many idle seconds (then its id answers 404)")
+    parser.add_argument("--no-get-stream", action="store_true", help="http: answer GET with 405")
     args = parser.parse_args()
-    NAME, PAGE_SIZE = args.name, max(1, args.page_size)
+    NAME, PAGE_SIZE, SCHEME = args.name, max(1, args.page_size), args.scheme
+    for r in RESOURCES:
+        r["uri"] = f"{SCHEME}://" + r["uri"][len("mem://"):]
+    for t in TEMPLATES:
+        t["uriTemplate"] = f"{SCHEME}://" + t["uriTemplate"][len("mem://"):]
     server = build_server()
     if args.transport == "stdio":
         run_stdio(server)
     elif args.transport == "http":
-        run_http(server, args.port)
+        run_http(server, args.port, args.session_idle_timeout, not args.no_get_stream)
     else:
         run_sse(server, args.port)
 

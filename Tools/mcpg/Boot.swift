@@ -103,8 +103,18 @@ enum Boot {
         } catch {
             throw ConfigError([ConfigDiagnostic(SourceLocation(file: config.file, line: 0, column: 0), "audit: \(error)")])
         }
+        var sealer = SessionSealer.ephemeral()
+        if let keyFile = config.server.http?.sessionKeyFile {
+            do throws(any Error) {
+                sealer = try SessionSealer(secret: try readFile(keyFile))
+            } catch {
+                throw ConfigError([ConfigDiagnostic(SourceLocation(file: config.file, line: 0, column: 0),
+                                                    "server.http.session_key_file: \(error)")])
+            }
+        }
         let sessions = SessionTable(idleTimeout: .seconds(config.server.http?.sessionIdleTimeoutSeconds ?? 1800),
-                                    limit: config.server.http?.maxSessions ?? 10_000)
+                                    limit: config.server.http?.maxSessions ?? 10_000, sealer: sealer,
+                                    maxAgeSeconds: Int64(config.server.http?.sessionMaxAgeSeconds ?? 86_400))
         let gateway = Gateway(
             identity: (stages[.identity] ?? []).map(stage), policy: (stages[.policy] ?? []).map(stage),
             transforms: (stages[.transforms] ?? []).map(stage), backends: backendStages, store: store,
@@ -149,6 +159,45 @@ enum Boot {
         ])
         return Parts(gateway: gateway, ledger: ledger,
                      sinks: (stages[.sinks] ?? []).map { ($0.0.ref.path, $0.1) })
+    }
+
+    /// Starts only the backends, lists them all and builds the merged catalog as boot does. Returns warnings
+    /// (`FILE:LINE:COL: warning: …` for backends that cannot be listed); throws the errors (collisions, and
+    /// unavailable backends marked `unavailable: refuse`).
+    static func checkCatalog(_ config: GatewayConfig, logger: Logger) async throws(ConfigError) -> [String] {
+        let prepared = try prepare(config, sections: [.backends], logger: logger)
+        var diagnostics: [ConfigDiagnostic] = []
+        var stages: [String: Stage] = [:]
+        for (b, p) in zip(config.backends, prepared) {
+            do throws(LoaderError) {
+                let instance = try PluginInstance.create(p.plugin, config: p.config, label: p.ref.path, logger: logger)
+                stages[b.name] = Stage(plugin: p.ref.plugin, label: p.ref.path, caller: InstanceCaller(instance: instance))
+            } catch {
+                diagnostics.append(p.ref.configDiagnostic(error.message))
+            }
+        }
+        if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
+        let store = CatalogStore(settings: config.backends.map { BackendSettings(name: $0.name, prefix: $0.prefix) })
+        let gateway = Gateway(
+            identity: [], policy: [], transforms: [], backends: stages, store: store, audit: NoAudit(),
+            settings: GatewaySettings(callTimeout: .milliseconds(config.server.callTimeoutMs), serverVersion: ""),
+            sessions: SessionTable(idleTimeout: .seconds(60)), logger: logger)
+        var warnings: [String] = []
+        for b in config.backends {
+            switch await gateway.listBackend(b.name) {
+            case .success(let listing): store.update(b.name, listing: listing)
+            case .failure(let f):
+                let d = b.ref.diagnostic("backend \(b.name) cannot be listed: \(f.summary)")
+                if b.refuseWhenUnavailable { diagnostics.append(d) } else { warnings.append("\(d.location): warning: \(d.message)") }
+            }
+        }
+        for p in store.current.problems {
+            diagnostics.append(ConfigDiagnostic(
+                config.backends.first { $0.name == p.backend }?.location ?? SourceLocation(file: config.file, line: 0, column: 0),
+                p.message))
+        }
+        if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
+        return warnings
     }
 
     /// Rewrites strings whose schema says `"format": "path"` into absolute paths (except `-`, meaning stdout).
@@ -200,4 +249,9 @@ struct InstanceCaller: PluginCaller {
 struct LedgerTrail: AuditTrail {
     let ledger: Ledger
     func record(_ event: JSON) async throws { _ = try await ledger.append(event) }
+}
+
+/// An audit trail that keeps nothing (catalog checks record no events).
+struct NoAudit: AuditTrail {
+    func record(_ event: JSON) async throws {}
 }

@@ -15,16 +15,26 @@ struct ConfigCommand: AsyncParsableCommand {
                 Reads the YAML, checks every key against the schema, verifies the signature of every plugin it \
                 names and checks each plugin's config block against the schema that plugin publishes. Prints \
                 every problem as FILE:LINE:COL: error: MESSAGE and exits 1, or prints "FILE: ok" and exits 0. \
-                Nothing is started and no plugin instance is created.
+                Nothing is started and no plugin instance is created, unless --catalog is given: then the \
+                backends are started, listed and stopped, and the merged catalog is checked as boot would (a \
+                tool, prompt, resource or template two backends serve is an error at the later backend's entry; a \
+                backend that cannot be listed is a warning, or an error with `unavailable: refuse`).
                 """)
 
         @Argument(help: "The config file (YAML).")
         var file: String
 
+        @Flag(name: .long, help: "Also start the backends and check the merged catalog (name collisions).")
+        var catalog = false
+
         func run() async throws {
+            let quiet = Logger(label: "mcpg", factory: { _ in SwiftLogNoOpLogHandler() })
             do throws(ConfigError) {
                 let config = try ConfigLoader.load(path: file)
-                _ = try Boot.prepare(config, logger: Logger(label: "mcpg", factory: { _ in SwiftLogNoOpLogHandler() }))
+                _ = try Boot.prepare(config, logger: quiet)
+                if catalog {
+                    for w in try await Boot.checkCatalog(config, logger: quiet) { printError(w) }
+                }
                 print("\(file): ok")
             } catch {
                 for d in error.diagnostics { printError(d.description) }

@@ -63,3 +63,22 @@ func printError(_ line: String) {
         off += n
     }
 }
+
+/// The whole of a small file (at most 1 MiB).
+func readFile(_ path: String) throws(FileProblem) -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw FileProblem(path: path, reason: String(cString: strerror(errno))) }
+    defer { close(fd) }
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 64 << 10)
+    while out.count <= 1 << 20 {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw FileProblem(path: path, reason: String(cString: strerror(errno)))
+        }
+        if n == 0 { return out }
+        out += chunk[0..<n]
+    }
+    throw FileProblem(path: path, reason: "larger than 1 MiB")
+}

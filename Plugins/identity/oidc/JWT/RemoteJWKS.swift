@@ -82,7 +82,13 @@ public final class RemoteJWKS: KeyProvider {
     {
         _ = try EndpointURL.check(settings.issuer, what: "issuer")
         if let uri = settings.jwksURI { _ = try EndpointURL.check(uri, what: "jwks_uri") }
-        guard settings.timeoutMilliseconds >= 1 else { throw KeysUnavailable("http_timeout_ms must be at least 1") }
+        guard (1...600_000).contains(settings.timeoutMilliseconds) else {
+            throw KeysUnavailable("http_timeout_ms must be between 1 and 600000")
+        }
+        for (name, value) in [("jwks_cache_s", settings.cacheSeconds), ("jwks_min_refresh_s", settings.minRefreshSeconds)]
+        where !(value.isFinite && (0...31_536_000).contains(value)) {
+            throw KeysUnavailable("\(name) must be between 0 and 31536000 seconds")
+        }
         var tls = TLSConfiguration.makeClientConfiguration()
         if let caFile = settings.caFile {
             let certificates: [NIOSSLCertificate]
@@ -364,7 +370,11 @@ public enum EndpointURL {
         return url
     }
 
+    /// `localhost`, `::1`, or an IPv4 literal in 127.0.0.0/8 (not a DNS name that merely starts with "127.").
     static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127"
+            && octets.allSatisfy { o in o.count <= 3 && !o.isEmpty && o.allSatisfy(\.isASCII) && UInt8(o) != nil }
     }
 }
