@@ -337,6 +337,9 @@ def test_bad_tls_files_are_config_errors_with_position(tmp_path: Path, pki: Path
     assert r.returncode == 1
     line = next(i for i, t in enumerate(config.text.splitlines(), 1) if '"cert_file"' in t)
     assert re.search(rf"{re.escape(str(config.path))}:{line}:\d+: error: cert_file ", r.stderr), r.stderr
+    v = run_mcpg("config", "validate", config.path, timeout=60)
+    assert v.returncode == 1
+    assert re.search(rf"{re.escape(str(config.path))}:{line}:\d+: error: cert_file ", v.stderr), v.stderr
     mismatched = make_config(tmp_path / "k", identity=f"identity:\n{APIKEY}",
                              http_extra=tls_block(pki, key=pki / "alice.key", client_ca=False))
     r = run_mcpg("serve", "--config", mismatched.path, timeout=60)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import MCPGConfig
+import MCPGTransport
 
 struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,7 +14,8 @@ struct ConfigCommand: AsyncParsableCommand {
             abstract: "Check a config file without starting the gateway.",
             discussion: """
                 Reads the YAML, checks every key against the schema, verifies the signature of every plugin it \
-                names and checks each plugin's config block against the schema that plugin publishes. Prints \
+                names, checks each plugin's config block against the schema that plugin publishes, and loads the \
+                TLS certificate, key and client CA of server.http.tls. Prints \
                 every problem as FILE:LINE:COL: error: MESSAGE and exits 1, or prints "FILE: ok" and exits 0. \
                 Nothing is started and no plugin instance is created, unless --catalog is given: then the \
                 backends are started, listed and stopped, and the merged catalog is checked as boot would (a \
@@ -32,6 +34,7 @@ struct ConfigCommand: AsyncParsableCommand {
             do throws(ConfigError) {
                 let config = try ConfigLoader.load(path: file)
                 _ = try Boot.prepare(config, logger: quiet)
+                _ = try loadTLS(config, logger: quiet)
                 if catalog {
                     for w in try await Boot.checkCatalog(config, logger: quiet) { printError(w) }
                 }

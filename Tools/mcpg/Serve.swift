@@ -43,6 +43,14 @@ struct Serve: AsyncParsableCommand {
         }
         bootstrapLogging(gatewayConfig.log)
         let logger = Logger(label: "mcpg")
+        // The certificate and key load before anything starts: a bad file stops boot at its config line.
+        let tlsCredentials: TLSCredentials?
+        do throws(ConfigError) {
+            tlsCredentials = stdio ? nil : try loadTLS(gatewayConfig, logger: logger)
+        } catch {
+            for d in error.diagnostics { printError(d.description) }
+            throw ExitCode(1)
+        }
 
         let parts: Boot.Parts
         do throws(ConfigError) {
@@ -64,15 +72,7 @@ struct Serve: AsyncParsableCommand {
         } else if let http = gatewayConfig.server.http {
             var frontConfig = HTTPFrontConfig(host: http.host, port: http.port, path: http.path,
                                               allowedOrigins: Set(http.allowedOrigins), maxBodyBytes: http.maxBodyBytes)
-            if let tls = http.tls {
-                do throws(TLSFileError) {
-                    frontConfig.tls = try TLSCredentials(config: TLSFrontConfig(tls), logger: logger)
-                } catch {
-                    let at = tls.locations[error.key] ?? SourceLocation(file: config, line: 0, column: 0)
-                    printError(ConfigDiagnostic(at, "\(error.key) \"\(error.path)\": \(error.reason)").description)
-                    throw ExitCode(1)
-                }
-            }
+            frontConfig.tls = tlsCredentials
             frontConfig.publicURL = http.publicURL
             frontConfig.resourceMetadata = await parts.gateway.identityResourceMetadata()
             let scheme = frontConfig.scheme
@@ -219,6 +219,18 @@ func rfc3339Now() -> String {
     }
     return "\(pad(tmv.tm_year + 1900, 4))-\(pad(tmv.tm_mon + 1, 2))-\(pad(tmv.tm_mday, 2))T"
         + "\(pad(tmv.tm_hour, 2)):\(pad(tmv.tm_min, 2)):\(pad(tmv.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+}
+
+/// The HTTP front's TLS certificate, key and client CA, loaded; nil without `server.http.tls`.
+/// - Throws: `ConfigError` at the line and column of the key naming the file that does not load.
+func loadTLS(_ config: GatewayConfig, logger: Logger) throws(ConfigError) -> TLSCredentials? {
+    guard let tls = config.server.http?.tls else { return nil }
+    do throws(TLSFileError) {
+        return try TLSCredentials(config: TLSFrontConfig(tls), logger: logger)
+    } catch {
+        let at = tls.locations[error.key] ?? SourceLocation(file: config.file, line: 0, column: 0)
+        throw ConfigError([ConfigDiagnostic(at, "\(error.key) \"\(error.path)\": \(error.reason)")])
+    }
 }
 
 extension TLSFrontConfig {
