@@ -255,12 +255,16 @@ identity:
 
 
 def test_spiffe_x509_and_jwt_svids(tmp_path: Path, pki: Path) -> None:
+    # Bundle paths relative to the config file resolve against its directory.
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(pki / "spiffe-ca.pem", tmp_path / "example.org.pem")
+    shutil.copy(pki / "jwks.json", tmp_path / "example.org.jwks")
     config = make_config(tmp_path, identity=f"""
 identity:
   - plugin: spiffe
     config:
       trust_domains:
-        example.org: {{ bundle_file: {pki / 'spiffe-ca.pem'}, jwks_file: {pki / 'jwks.json'} }}
+        example.org: {{ bundle_file: example.org.pem, jwks_file: example.org.jwks }}
       audiences: ["{AUDIENCE}"]
       ids:
         - {{ pattern: "spiffe://example.org/ns/prod/sa/*", groups: [admins] }}

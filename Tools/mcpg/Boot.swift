@@ -206,9 +206,13 @@ enum Boot {
         case .string(let s) where schema["format"]?.stringValue == "path":
             return .string(s == "-" || s.hasPrefix("/") ? s : base + "/" + s)
         case .object(var o):
-            guard let props = schema["properties"]?.objectValue else { return value }
+            let props = schema["properties"]?.objectValue ?? [:]
             for m in props {
                 if let v = o[m.key] { o[m.key] = resolvePaths(v, schema: m.value, base: base) }
+            }
+            // Free keys (e.g. spiffe's trust domains) follow `additionalProperties` when it is a schema.
+            if let extra = schema["additionalProperties"], extra.objectValue != nil {
+                for m in o where props[m.key] == nil { o[m.key] = resolvePaths(m.value, schema: extra, base: base) }
             }
             return .object(o)
         case .array(let items):
