@@ -46,7 +46,8 @@ import Testing
         #expect(!reply.ok)
         #expect(reply.isTimeout)
         #expect(reply.errorMessage?.contains("backends.never") == true)
-        #expect(elapsed >= .milliseconds(100) && elapsed < .seconds(10))
+        // A liveness bound, not a speed target: the whole suite shares two cores with upstream servers starting.
+        #expect(elapsed >= .milliseconds(100) && elapsed < .seconds(60))
         let after = await p.call(op: "stats", request: [], timeout: .seconds(5)).json?["cancels"]?.intValue ?? -1
         #expect(after == before + 1, "the plugin's cancel must be called on timeout")
     }
