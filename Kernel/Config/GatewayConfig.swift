@@ -343,6 +343,8 @@ public struct BackendRef: Sendable, Equatable {
     public var graceSeconds: Int
     /// Seconds between periodic re-reads of its lists (0: none).
     public var refreshSeconds: Int
+    /// `calls_tools`: the backend may call the gateway's tools as the calling principal.
+    public var callsTools = false
 
     /// Creates a backend entry; defaults are the schema's.
     public init(name: String, location: SourceLocation, ref: PluginRef, prefix: String? = nil,

@@ -93,7 +93,7 @@ enum Boot {
         for (b, e) in zip(config.backends, stages[.backends] ?? []) { backendStages[b.name] = stage(e) }
         let store = CatalogStore(settings: config.backends.map { b in
             BackendSettings(name: b.name, prefix: b.prefix, grace: .seconds(b.graceSeconds),
-                            refresh: b.refreshSeconds > 0 ? .seconds(b.refreshSeconds) : nil)
+                            refresh: b.refreshSeconds > 0 ? .seconds(b.refreshSeconds) : nil, callsTools: b.callsTools)
         })
         var ledger: Ledger?
         if !config.audit.enabled {
