@@ -39,6 +39,7 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ("transform", "redact", "RedactPlugin", [], ""),
     ("backend", "mock", "MockPlugin", [], ""),
     ("backend", "mcp", "MCPBackendPlugin", ["MCPClient"], "Plugin"),
+    ("backend", "command", "CommandPlugin", ["ArgumentSchema"], ""),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
 ]
 
@@ -175,6 +176,11 @@ targets.append(
         ],
         path: "Plugins/backend/mcp/Client", swiftSettings: swiftSettings))
 targets.append(.testTarget(name: "MCPClientTests", dependencies: ["MCPClient", "MCPGJSON"], swiftSettings: swiftSettings))
+// Backend plugins' argument checking: a tool's inputSchema compiled at config load (the subset of JSON Schema
+// that tool arguments need).
+targets.append(
+    .target(name: "ArgumentSchema", dependencies: ["MCPGJSON"], path: "Plugins/backend/Shared",
+            swiftSettings: swiftSettings))
 // The `oidc` identity plugin's verifier: JWTs against JWKS (OIDC discovery), signatures by swift-crypto.
 targets.append(
     .target(
