@@ -40,6 +40,7 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ("backend", "mock", "MockPlugin", [], ""),
     ("backend", "mcp", "MCPBackendPlugin", ["MCPClient"], "Plugin"),
     ("backend", "command", "CommandPlugin", ["ArgumentSchema"], ""),
+    ("backend", "sql", "SQLPlugin", ["ArgumentSchema", "CSQLite"], "Plugin"),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
 ]
 
@@ -78,6 +79,9 @@ var targets: [Target] = [
     .systemLibrary(
         name: "CSodium", path: "Kernel/CSodium", pkgConfig: "libsodium",
         providers: [.apt(["libsodium-dev"])]),
+    .systemLibrary(
+        name: "CSQLite", path: "Plugins/backend/sql/CSQLite", pkgConfig: "sqlite3",
+        providers: [.apt(["libsqlite3-dev"])]),
     .systemLibrary(
         name: "CYAML", path: "Kernel/CYAML", pkgConfig: "yaml-0.1",
         providers: [.apt(["libyaml-dev"])]),
