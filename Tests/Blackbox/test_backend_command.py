@@ -26,7 +26,7 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from conftest import Gateway, RawSession, make_config, run_mcpg, start_gateway
+from conftest import REPO, Gateway, RawSession, make_config, run_mcpg, start_gateway
 
 PYTHON = sys.executable
 
@@ -408,3 +408,9 @@ def test_config_errors(tmp_path: Path) -> None:
         r = run_mcpg("config", "validate", config.path, "--catalog")
         assert r.returncode != 0, argv
         assert message in r.stdout + r.stderr, (argv, r.stdout, r.stderr)
+
+
+def test_example_config_is_valid() -> None:
+    """examples/command loads: its programs are found and its templates parse."""
+    r = run_mcpg("config", "validate", REPO / "examples" / "command" / "mcpg.yaml", "--catalog")
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -21,7 +21,7 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from conftest import Gateway, make_config, run_mcpg, start_gateway
+from conftest import REPO, Gateway, make_config, run_mcpg, start_gateway
 
 TOOLS_YAML = """
       tools:
@@ -323,3 +323,15 @@ def test_missing_database_file(tmp_path: Path) -> None:
     r = run_mcpg("config", "validate", add_backend(tmp_path, backend).path, "--catalog")
     assert r.returncode != 0
     assert "cannot open the SQLite database" in r.stdout + r.stderr
+
+
+def test_example_config_is_valid(tmp_path: Path) -> None:
+    """examples/sql loads against its schema (the database path is relative to the working directory)."""
+    db = tmp_path / "examples" / "sql" / "shop.db"
+    db.parent.mkdir(parents=True)
+    conn = sqlite3.connect(db)
+    conn.executescript((REPO / "examples" / "sql" / "schema.sql").read_text())
+    conn.commit()
+    conn.close()
+    r = run_mcpg("config", "validate", REPO / "examples" / "sql" / "mcpg.yaml", "--catalog", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
