@@ -40,6 +40,10 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ("backend", "mock", "MockPlugin", [], ""),
     ("backend", "mcp", "MCPBackendPlugin", ["MCPClient"], "Plugin"),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
+    ("sink", "prometheus", "PrometheusPlugin", [
+        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+    ], ""),
 ]
 
 /// Policy languages implemented in Swift: an engine library (Plugins/policy/<plugin>/Engine) that the plugin
