@@ -25,6 +25,8 @@ extension Gateway {
         event["tool"] = .string(name)
         event["backend"] = .string(backendName)
         if let task { event["task"] = .string(task) }
+        let trace = TraceContext.incoming(meta: params?["_meta"], headers: caller.headers)
+        event["trace"] = trace.auditJSON
 
         // Policy first, also for names no backend serves, so a denied caller cannot probe which tools exist.
         var context = baseContext(caller, session)
@@ -68,7 +70,8 @@ extension Gateway {
         }
 
         var call: JSONObject = ["name": .string(entry.upstreamName), "arguments": arguments, "principal": principalJSON]
-        if let meta = ModernMeta.forBackend(params?["_meta"]) { call["_meta"] = meta }
+        // The backend continues the trace: its parent is the gateway's span.
+        call["_meta"] = trace.forBackend(ModernMeta.forBackend(params?["_meta"]))
         let forward = forwarder(emit, session: session, backend: backend)
         var result: JSON
         switch await backend.caller.call(op: "call_tool", request: .object(call), timeout: settings.callTimeout, emit: forward) {
