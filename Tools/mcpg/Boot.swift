@@ -61,7 +61,8 @@ enum Boot {
     /// The running parts of a gateway.
     struct Parts {
         var gateway: Gateway
-        var ledger: Ledger
+        /// nil when `audit.enabled` is false.
+        var ledger: Ledger?
         var sinks: [(label: String, instance: PluginInstance)]
     }
 
@@ -79,7 +80,7 @@ enum Boot {
                 let instance = try PluginInstance.create(p.plugin, config: p.config, label: p.ref.path, logger: logger)
                 stages[p.section, default: []].append((p, instance))
             } catch {
-                diagnostics.append(p.ref.configDiagnostic(error.message))
+                diagnostics.append(createDiagnostic(p.ref, error.message))
             }
         }
         if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
@@ -92,17 +93,29 @@ enum Boot {
         for (b, e) in zip(config.backends, stages[.backends] ?? []) { backendStages[b.name] = stage(e) }
         let store = CatalogStore(settings: config.backends.map { b in
             BackendSettings(name: b.name, prefix: b.prefix, grace: .seconds(b.graceSeconds),
-                            refresh: b.refreshSeconds > 0 ? .seconds(b.refreshSeconds) : nil)
+                            refresh: b.refreshSeconds > 0 ? .seconds(b.refreshSeconds) : nil, callsTools: b.callsTools)
         })
-        let ledger: Ledger
-        do throws(any Error) {
+        var ledger: Ledger?
+        if !config.audit.enabled {
+            logger.warning("audit ledger is off (audit.enabled: false): calls are not recorded and sinks get nothing")
+        } else { do throws(any Error) {
             let key = try MinisignSecretKey(contentsOfFile: config.audit.signingKey)
             let signer = try LedgerSigner(keyID: key.keyID, secretKey: key.secretKeyBytes)
-            ledger = try Ledger(path: config.audit.ledger, signer: signer, checkpointEvery: config.audit.checkpointEvery,
-                                checkpointInterval: .milliseconds(config.audit.checkpointIntervalMs), logger: logger)
+            let a = config.audit
+            var previous: LedgerSigner?
+            if let file = a.previousSigningKey {
+                let old = try MinisignSecretKey(contentsOfFile: file)
+                previous = try LedgerSigner(keyID: old.keyID, secretKey: old.secretKeyBytes)
+            }
+            let options = LedgerOptions(
+                checkpointEvery: a.checkpointEvery, checkpointInterval: .milliseconds(a.checkpointIntervalMs),
+                commitDelay: a.commitDelayMs > 0 ? .milliseconds(a.commitDelayMs) : nil,
+                rotateBytes: a.rotateBytes, rotateInterval: a.rotateAgeSeconds.map { .seconds($0) },
+                retainSegments: a.retainSegments, previousSigner: previous)
+            ledger = try Ledger(path: a.ledger, signer: signer, options: options, logger: logger)
         } catch {
             throw ConfigError([ConfigDiagnostic(SourceLocation(file: config.file, line: 0, column: 0), "audit: \(error)")])
-        }
+        } }
         var sealer = SessionSealer.ephemeral()
         if let keyFile = config.server.http?.sessionKeyFile {
             do throws(any Error) {
@@ -118,11 +131,16 @@ enum Boot {
         let gateway = Gateway(
             identity: (stages[.identity] ?? []).map(stage), policy: (stages[.policy] ?? []).map(stage),
             transforms: (stages[.transforms] ?? []).map(stage), backends: backendStages, store: store,
-            audit: LedgerTrail(ledger: ledger),
+            audit: ledger.map { LedgerTrail(ledger: $0) as any AuditTrail } ?? NoAudit(),
             settings: GatewaySettings(
                 pageSize: config.server.pageSize, callTimeout: timeout, serverVersion: version,
                 policyMode: PolicyMode(rawValue: config.policyMode.rawValue) ?? .all,
-                identityMode: IdentityMode(rawValue: config.identityMode.rawValue) ?? .first),
+                identityMode: IdentityMode(rawValue: config.identityMode.rawValue) ?? .first,
+                recordModes: { [record = config.audit.record] name in
+                    let m = record.modes(for: name)
+                    return (AuditRecordMode(rawValue: m.arguments.rawValue) ?? .hash,
+                            AuditRecordMode(rawValue: m.result.rawValue) ?? .hash)
+                }),
             sessions: sessions, logger: logger)
         // Every backend is listed at once. One that cannot be is left out (and retried while the gateway runs)
         // unless its entry says `unavailable: refuse`; a name or URI two backends serve is a config error.
@@ -173,7 +191,7 @@ enum Boot {
                 let instance = try PluginInstance.create(p.plugin, config: p.config, label: p.ref.path, logger: logger)
                 stages[b.name] = Stage(plugin: p.ref.plugin, label: p.ref.path, caller: InstanceCaller(instance: instance))
             } catch {
-                diagnostics.append(p.ref.configDiagnostic(error.message))
+                diagnostics.append(createDiagnostic(p.ref, error.message))
             }
         }
         if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
@@ -247,6 +265,19 @@ struct InstanceCaller: PluginCaller {
             return .failure(StageFailure(.plugin(code: reply.errorCode ?? -32603, message: reply.errorMessage ?? "")))
         }
     }
+}
+
+/// Where a plugin's `create` failure is reported: at the config value its message points to (a message starting
+/// with a JSON pointer and `: `), else at its config block.
+func createDiagnostic(_ ref: PluginRef, _ message: String) -> ConfigDiagnostic {
+    let bytes = Array(message.utf8)
+    let marker = Array("failed to start: ".utf8)
+    guard bytes.count >= marker.count,
+        let start = (0...(bytes.count - marker.count)).first(where: { bytes[$0..<($0 + marker.count)].elementsEqual(marker) })
+    else { return ref.configDiagnostic(message) }
+    let end = start + marker.count
+    return ref.configDiagnostic(
+        pluginMessage: String(decoding: bytes[end...], as: UTF8.self), prefix: String(decoding: bytes[..<end], as: UTF8.self))
 }
 
 /// The router's audit trail, backed by the ledger.

@@ -93,7 +93,7 @@ struct Serve: AsyncParsableCommand {
         do { try await serviceGroup.run() } catch { failure = error }
 
         parts.gateway.sessions.closeAll()
-        do { try await parts.ledger.close() } catch {
+        do { try await parts.ledger?.close() } catch {
             logger.critical("closing the audit ledger failed", metadata: ["mcpg.error": "\(error)"])
             failure = failure ?? error
         }
@@ -136,7 +136,7 @@ struct CatalogKeeper: Service {
 /// (`PluginMetrics.shared`, including each sink's `mcpg_sink_queue_depth` and `mcpg_sink_dropped_total`) as
 /// `{"counters":[{"name","labels":{…},"value"}],"gauges":[…]}`. A sink that answers -32601 gets no more.
 struct SinkPump: Sendable {
-    let ledger: Ledger
+    let ledger: Ledger?
     let sinks: [(label: String, instance: PluginInstance)]
     let logger: Logger
     static let queueLimit = 10_000
@@ -148,7 +148,7 @@ struct SinkPump: Sendable {
     }
 
     func run() async {
-        guard !sinks.isEmpty else { return }
+        guard let ledger, !sinks.isEmpty else { return }
         let source = await ledger.committedRecords()
         var queues: [AsyncStream<[UInt8]>.Continuation] = []
         let depths = sinks.map { _ in Depth() }
