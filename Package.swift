@@ -42,6 +42,14 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ("backend", "command", "CommandPlugin", ["ArgumentSchema"], ""),
     ("backend", "sql", "SQLPlugin", ["ArgumentSchema", "CSQLite"], "Plugin"),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
+    ("sink", "prometheus", "PrometheusPlugin", [
+        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+    ], ""),
+    ("sink", "otel", "OTelPlugin", [
+        .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+    ], ""),
 ]
 
 /// Policy languages implemented in Swift: an engine library (Plugins/policy/<plugin>/Engine) that the plugin
