@@ -40,7 +40,10 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ("backend", "mock", "MockPlugin", [], ""),
     ("backend", "mcp", "MCPBackendPlugin", ["MCPClient"], "Plugin"),
     ("backend", "command", "CommandPlugin", ["ArgumentSchema"], ""),
-    ("backend", "sql", "SQLPlugin", ["ArgumentSchema", "CSQLite"], "Plugin"),
+    ("backend", "sql", "SQLPlugin", [
+        "ArgumentSchema", "CSQLite", .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "Logging", package: "swift-log"),
+    ], "Plugin"),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
     ("sink", "prometheus", "PrometheusPlugin", [
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
@@ -267,6 +270,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: targets
 )
