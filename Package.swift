@@ -39,6 +39,7 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ("transform", "redact", "RedactPlugin", [], ""),
     ("backend", "mock", "MockPlugin", [], ""),
     ("backend", "mcp", "MCPBackendPlugin", ["MCPClient"], "Plugin"),
+    ("backend", "pipeline", "PipelinePlugin", ["PipelineEngine"], "Plugin"),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
 ]
 
@@ -175,6 +176,12 @@ targets.append(
         ],
         path: "Plugins/backend/mcp/Client", swiftSettings: swiftSettings))
 targets.append(.testTarget(name: "MCPClientTests", dependencies: ["MCPClient", "MCPGJSON"], swiftSettings: swiftSettings))
+// The `pipeline` backend's engine: step programs compiled from config and run over a tool caller.
+targets.append(
+    .target(name: "PipelineEngine", dependencies: ["MCPGJSON"], path: "Plugins/backend/pipeline/Engine",
+            swiftSettings: swiftSettings))
+targets.append(
+    .testTarget(name: "PipelineEngineTests", dependencies: ["PipelineEngine", "MCPGJSON"], swiftSettings: swiftSettings))
 // The `oidc` identity plugin's verifier: JWTs against JWKS (OIDC discovery), signatures by swift-crypto.
 targets.append(
     .target(
