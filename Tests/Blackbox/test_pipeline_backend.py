@@ -23,8 +23,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from conftest import (
-    CORRELATION_KEY, DEMO_KEY, PLUGIN_DIR, Gateway, GatewayConfig, make_config, read_jsonl, event_of, run_mcpg,
-    start_gateway, wait_for_event,
+    CORRELATION_KEY, DEMO_KEY, DIST, PLUGIN_DIR, REPO, Gateway, GatewayConfig, event_of, free_port, make_config,
+    read_jsonl, run_mcpg, start_gateway, wait_for_event,
 )
 
 TIMEOUT = 30
@@ -305,3 +305,39 @@ def test_boot_refuses_an_unknown_step_kind_at_its_line(tmp_path: Path) -> None:
     r = run_mcpg("serve", "--config", config.path, timeout=30)
     assert r.returncode != 0
     assert re.search(rf"{re.escape(str(config.path))}:{line}:\d+: error: .*unknown step kind \"cal\"", r.stderr), r.stderr
+
+
+def test_the_example_config_serves_its_pipelines(tmp_path: Path) -> None:
+    """examples/pipeline/mcpg.yaml as shipped (paths moved to this dist and a free port): its three tools work,
+    the weather report's second call comes from the cache, and the anonymous reset is explained."""
+    example = (REPO / "examples" / "pipeline" / "mcpg.yaml").read_text()
+    port = free_port()
+    text = example.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+    text = text.replace("../../dist/data/pipeline/", f"{tmp_path}/data/").replace("../../dist/", f"{DIST}/")
+    path = tmp_path / "mcpg.yaml"
+    path.write_text(text)
+    config = GatewayConfig(path=path, port=port, ledger=tmp_path / "data" / "audit.ledger",
+                           jsonl=tmp_path / "data" / "audit.jsonl")
+    gw = start_gateway(config)
+    try:
+        async def body() -> None:
+            async with session(gw.url) as s:
+                first = await s.call_tool("weather_report", {"city": "Rome"})
+                assert not first.is_error, texts(first)
+                assert first.structured_content == {"line": "Rome: sunny", "temperature_c": 21}
+                again = await s.call_tool("weather_report", {"city": "Rome"})
+                assert again.structured_content == first.structured_content
+                # First call: get_weather and echo; second: echo only (get_weather came from the cache).
+                assert len(children_of(config.ledger, first.meta[CORRELATION_KEY], 2)) == 2
+                # The outer record is written after its inner calls' records.
+                wait_for_event(config.ledger, again.meta[CORRELATION_KEY])
+                second = children_of(config.ledger, again.meta[CORRELATION_KEY], 99, timeout=0)
+                assert len(second) == 1, second
+                warm = await s.call_tool("warm_cities", {"cities": ["A", "B"]})
+                assert [w["city"] for w in warm.structured_content["warm"]] == ["A", "B"]
+                reset = await s.call_tool("reset_or_explain", {})
+                assert texts(reset) == "not reset: denied"
+
+        run(body)
+    finally:
+        gw.stop()
