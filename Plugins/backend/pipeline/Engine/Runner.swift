@@ -1,42 +1,6 @@
 import MCPGJSON
 import Synchronization
 
-/// Calls a gateway tool on behalf of a pipeline: returns the `CallToolResult`, or throws `CallFailure`.
-public protocol ToolCaller: Sendable {
-    func callTool(name: String, arguments: JSONObject) async throws -> JSON
-}
-
-/// A tool call that got no result: a JSON-RPC error (`code` -32003 is a policy denial).
-public struct CallFailure: Error, Sendable, Equatable {
-    public var code: Int
-    public var message: String
-    public init(code: Int, message: String) {
-        self.code = code
-        self.message = message
-    }
-}
-
-/// A step's failure: catchable by `fallback`, retried by `retry`.
-public struct StepError: Error, Sendable, Equatable {
-    public var kind: ErrorKind
-    public var message: String
-    /// The pointer of the step that failed.
-    public var step: String
-    public var code: Int?
-
-    /// The `error` value a `fallback`'s `catch` sees.
-    public var json: JSON {
-        var o: JSONObject = ["kind": .string(kind.rawValue), "message": .string(message), "step": .string(step)]
-        if let code { o["code"] = .int(Int64(code)) }
-        return .object(o)
-    }
-}
-
-/// A bound was exceeded: not catchable, the tool fails.
-public struct LimitExceeded: Error, Sendable, Equatable {
-    public var message: String
-}
-
 /// `return` ending the program (a control transfer, never seen outside the runner).
 struct Returned: Error, Sendable {
     let result: JSON
@@ -58,49 +22,6 @@ struct Scope: Sendable {
         if let error { c["error"] = error }
         return c
     }
-}
-
-/// `cache` steps' entries, per slot (one slot per cache step in the config), shared by all calls.
-public final class CacheStore: Sendable {
-    struct Entry: Sendable {
-        let value: JSON
-        let scope: Scope
-        let expires: ContinuousClock.Instant
-    }
-    struct Slot: Sendable {
-        var entries: [String: Entry] = [:]
-        var order: [String] = []
-    }
-    private let slots: Mutex<[Int: Slot]> = Mutex([:])
-
-    public init() {}
-
-    func get(_ slot: Int, _ key: String) -> Entry? {
-        slots.withLock { s in
-            guard let e = s[slot]?.entries[key] else { return nil }
-            if e.expires <= .now {
-                s[slot]!.entries[key] = nil
-                s[slot]!.order.removeAll { $0 == key }
-                return nil
-            }
-            return e
-        }
-    }
-
-    func put(_ slot: Int, _ key: String, _ entry: Entry, max: Int) {
-        slots.withLock { s in
-            var sl = s[slot] ?? Slot()
-            if sl.entries.updateValue(entry, forKey: key) == nil { sl.order.append(key) }
-            while sl.order.count > max {
-                let oldest = sl.order.removeFirst()
-                sl.entries[oldest] = nil
-            }
-            s[slot] = sl
-        }
-    }
-
-    /// Entries held in `slot` (for tests).
-    public func count(_ slot: Int) -> Int { slots.withLock { $0[slot]?.entries.count ?? 0 } }
 }
 
 /// Runs one call of a pipeline tool.
@@ -145,16 +66,19 @@ public struct Runner: Sendable {
         }
         if result["isError"]?.boolValue != true, let schema = tool.outputSchema {
             guard let structured = result["structuredContent"] else {
-                return Self.errorResult("the pipeline's result has no structured content, and the tool declares an outputSchema")
+                return Self.errorResult(
+                    "the pipeline's result has no structured content, and the tool declares an outputSchema")
             }
             let problems = SchemaCheck.problems(structured, schema)
             if !problems.isEmpty {
-                return Self.errorResult("the pipeline's result does not match the outputSchema: " + problems.joined(separator: "; "))
+                return Self.errorResult(
+                    "the pipeline's result does not match the outputSchema: " + problems.joined(separator: "; "))
             }
         }
         let size = result.serialized().count
         if size > limits.maxOutputBytes {
-            return Self.errorResult("the pipeline's result is \(size) bytes, over limits.max_output_bytes (\(limits.maxOutputBytes))")
+            return Self.errorResult(
+                "the pipeline's result is \(size) bytes, over limits.max_output_bytes (\(limits.maxOutputBytes))")
         }
         return result
     }
@@ -203,7 +127,9 @@ public struct Runner: Sendable {
     }
 
     func fail(_ step: Step, _ kind: ErrorKind, _ message: String, code: Int? = nil) -> StepError {
-        StepError(kind: kind, message: message, step: step.id.map { "\"\($0)\" (\(step.pointer))" } ?? step.pointer, code: code)
+        StepError(
+            kind: kind, message: message, step: step.id.map { "\"\($0)\" (\(step.pointer))" } ?? step.pointer,
+            code: code)
     }
 
     func list(_ t: ValueTemplate, _ step: Step, _ scope: Scope) throws -> [JSON] {
@@ -219,20 +145,27 @@ public struct Runner: Sendable {
         case .call(let toolT, let argsT, let allowError):
             let ctx = scope.context
             let name = toolT.render(ctx)
-            guard case .object(let args) = argsT.evaluate(ctx) else { throw fail(step, .type, "arguments are not an object") }
+            guard case .object(let args) = argsT.evaluate(ctx) else {
+                throw fail(step, .type, "arguments are not an object")
+            }
             let answer: JSON
             do {
                 answer = try await caller.callTool(name: name, arguments: args)
             } catch let f as CallFailure {
-                if f.code == -32003 { throw fail(step, .denied, "calling \"\(name)\" was denied: \(f.message)", code: f.code) }
+                if f.code == -32003 {
+                    throw fail(step, .denied, "calling \"\(name)\" was denied: \(f.message)", code: f.code)
+                }
                 throw fail(step, .callError, "calling \"\(name)\" failed: \(f.message)", code: f.code)
             }
             let size = answer.serialized().count
             if size > limits.maxOutputBytes {
-                throw LimitExceeded(message: "step \(step.pointer): \"\(name)\" answered \(size) bytes, over limits.max_output_bytes")
+                throw LimitExceeded(
+                    message: "step \(step.pointer): \"\(name)\" answered \(size) bytes, over limits.max_output_bytes")
             }
-            let text = (answer["content"]?.arrayValue ?? []).compactMap { $0["type"] == "text" ? $0["text"]?.stringValue : nil }
-                .joined(separator: "\n")
+            let text = (answer["content"]?.arrayValue ?? []).compactMap {
+                $0["type"] == "text" ? $0["text"]?.stringValue : nil
+            }
+            .joined(separator: "\n")
             let isError = answer["isError"]?.boolValue ?? false
             if isError && !allowError {
                 throw fail(step, .toolError, "\"\(name)\" answered with an error: \(text.isEmpty ? "(no text)" : text)")
@@ -444,7 +377,9 @@ public struct Runner: Sendable {
 
     /// Runs `count` jobs, at most `limit` at once, and returns their outcomes in order. The first failure
     /// cancels the others and is thrown.
-    func bounded(_ count: Int, _ limit: Int, _ job: @escaping @Sendable (Int) async throws -> (JSON, Scope))
+    func bounded(
+        _ count: Int, _ limit: Int, _ job: @escaping @Sendable (Int) async throws -> (JSON, Scope)
+    )
         async throws -> [(JSON, Scope)]
     {
         if count == 0 { return [] }
@@ -454,7 +389,10 @@ public struct Runner: Sendable {
             func start() {
                 let i = next
                 next += 1
-                group.addTask { let (v, s) = try await job(i); return (i, v, s) }
+                group.addTask {
+                    let (v, s) = try await job(i)
+                    return (i, v, s)
+                }
             }
             while next < min(limit, count) { start() }
             while let (i, v, s) = try await group.next() {

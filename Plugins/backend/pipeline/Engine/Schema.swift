@@ -23,8 +23,11 @@ public enum SchemaCheck {
         for m in o {
             let p = pointer + "/" + escapePointer(m.key)
             guard keywords.contains(m.key) else {
-                return (p, "unsupported schema keyword \"\(m.key)\" (supported: "
-                        + keywords.sorted().joined(separator: ", ") + ")")
+                return (
+                    p,
+                    "unsupported schema keyword \"\(m.key)\" (supported: "
+                        + keywords.sorted().joined(separator: ", ") + ")"
+                )
             }
             switch m.key {
             case "properties":
@@ -70,8 +73,12 @@ public enum SchemaCheck {
             if let min = s["minLength"]?.intValue, n < min { out.append("\(at): must be at least \(min) characters") }
             if let max = s["maxLength"]?.intValue, n > max { out.append("\(at): must be at most \(max) characters") }
         case .array(let items):
-            if let min = s["minItems"]?.intValue, items.count < min { out.append("\(at): must have at least \(min) items") }
-            if let max = s["maxItems"]?.intValue, items.count > max { out.append("\(at): must have at most \(max) items") }
+            if let min = s["minItems"]?.intValue, items.count < min {
+                out.append("\(at): must have at least \(min) items")
+            }
+            if let max = s["maxItems"]?.intValue, items.count > max {
+                out.append("\(at): must have at most \(max) items")
+            }
             if let itemSchema = s["items"] {
                 for (i, item) in items.enumerated() { check(item, itemSchema, path + "/\(i)", &out, limit) }
             }

@@ -19,19 +19,36 @@ struct Pipeline: BackendPlugin {
             "properties": [
                 "tools": [
                     "type": "array",
-                    "description": "Pipeline tools: {name, description, inputSchema, outputSchema?, steps}. Steps are checked when the plugin starts (see SPEC.md, the pipeline backend).",
+                    "description":
+                        "Pipeline tools: {name, description, inputSchema, outputSchema?, steps}. Steps are checked when the plugin starts (see SPEC.md, the pipeline backend).",
                     "items": ["type": "object"],
                 ],
                 "limits": [
                     "type": "object", "additionalProperties": false,
                     "description": "Bounds every call keeps.",
                     "properties": [
-                        "max_steps": ["type": "integer", "minimum": 1, "description": "Steps executed per call (default 1000)."],
-                        "max_depth": ["type": "integer", "minimum": 1, "description": "Steps nested in steps (default 16)."],
-                        "max_concurrency": ["type": "integer", "minimum": 1, "description": "Highest parallel/map concurrency (default 8)."],
-                        "max_output_bytes": ["type": "integer", "minimum": 1024, "description": "Size of a result, the tool's or an inner call's (default 1 MiB)."],
-                        "max_delay_ms": ["type": "integer", "minimum": 0, "description": "Longest delay, timeout or retry backoff (default 60000)."],
-                        "max_cache_entries": ["type": "integer", "minimum": 1, "description": "Most entries a cache step keeps (default 1000)."],
+                        "max_steps": [
+                            "type": "integer", "minimum": 1, "description": "Steps executed per call (default 1000).",
+                        ],
+                        "max_depth": [
+                            "type": "integer", "minimum": 1, "description": "Steps nested in steps (default 16).",
+                        ],
+                        "max_concurrency": [
+                            "type": "integer", "minimum": 1,
+                            "description": "Highest parallel/map concurrency (default 8).",
+                        ],
+                        "max_output_bytes": [
+                            "type": "integer", "minimum": 1024,
+                            "description": "Size of a result, the tool's or an inner call's (default 1 MiB).",
+                        ],
+                        "max_delay_ms": [
+                            "type": "integer", "minimum": 0,
+                            "description": "Longest delay, timeout or retry backoff (default 60000).",
+                        ],
+                        "max_cache_entries": [
+                            "type": "integer", "minimum": 1,
+                            "description": "Most entries a cache step keeps (default 1000).",
+                        ],
                     ],
                 ],
             ],
@@ -61,9 +78,18 @@ struct Pipeline: BackendPlugin {
         if !problems.isEmpty {
             throw PluginError(code: -32602, "invalid arguments for \(call.name): " + problems.joined(separator: "; "))
         }
-        let runner = Runner(tool: tool, limits: program.limits, caller: GatewayCaller(context: context),
-                            cache: cache, principal: call.principal?.id ?? "")
+        let runner = Runner(
+            tool: tool, limits: program.limits, caller: GatewayCaller(context: context),
+            cache: cache, principal: Self.cacheScope(call.principal))
         return try await runner.run(arguments: call.arguments)
+    }
+}
+
+extension Pipeline {
+    /// Whose `cache` entries a call may use: the principal's id within its tenant.
+    static func cacheScope(_ principal: Principal?) -> String {
+        guard let principal else { return "" }
+        return (principal.tenant ?? "") + "\u{1}" + principal.id
     }
 }
 
