@@ -10,6 +10,7 @@ outputSchema, which the SDK validates), TOOL-10 (execution errors are results wi
 from __future__ import annotations
 
 import re
+import threading
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,7 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from conftest import (
-    CORRELATION_KEY, DEMO_KEY, DIST, PLUGIN_DIR, REPO, Gateway, GatewayConfig, event_of, free_port, make_config,
+    CORRELATION_KEY, DEMO_KEY, DIST, PLUGIN_DIR, REPO, Gateway, GatewayConfig, RawSession, event_of, free_port, make_config,
     read_jsonl, run_mcpg, start_gateway, wait_for_event,
 )
 
@@ -83,9 +84,22 @@ PIPE_BACKEND = """
           steps:
             - fallback: {{ call: admin_reset }}
               catch: {{ return: {{ text: "not reset ({{{{ error.kind }}}})" }} }}
+        - name: too_slow
+          description: count_slowly (300 ms) under a 100 ms timeout, explained.
+          inputSchema: {{ type: object }}
+          steps:
+            - fallback: {{ timeout: 100, do: {{ call: count_slowly }} }}
+              catch: {{ return: {{ text: "gave up ({{{{ error.kind }}}})" }} }}
+        - name: wait_then_echo
+          description: Waits 3 s, then echoes; a cancelled call never gets to the echo.
+          inputSchema: {{ type: object }}
+          steps:
+            - delay: 3000
+            - call: echo
+              arguments: {{ message: after the wait }}
 """
 
-PIPE_TOOLS = {"weather_report", "many_cities", "reset_demo", "reset_or_explain"}
+PIPE_TOOLS = {"weather_report", "many_cities", "reset_demo", "reset_or_explain", "too_slow", "wait_then_echo"}
 
 
 def pipeline_config(directory: Path, *, calls_tools: bool = True, backend: str | None = None) -> GatewayConfig:
@@ -186,6 +200,8 @@ def test_pipeline_calls_tools_as_the_caller_and_the_ledger_links_them(gateway: G
             assert outer["type"] == "tools/call" and outer["outcome"]["status"] == "ok"
             inner = children_of(gateway.config.ledger, cid, 2)
             assert len(inner) == 2, inner
+            assert outer["tool"] == "weather_report" and outer["backend"] == "pipe"
+            assert sorted(ev["tool"] for ev in inner) == ["echo", "get_weather"]
             for ev in inner:
                 assert ev["via"] == "pipe"
                 assert ev["principal"]["id"] == outer["principal"]["id"]
@@ -222,6 +238,7 @@ def test_a_denied_inner_call_fails_the_pipeline_and_both_records_are_kept(gatewa
             assert outer["decision"]["effect"] == "allow"
             inner = children_of(gateway.config.ledger, cid, 1)
             assert len(inner) == 1, inner
+            assert inner[0]["tool"] == "admin_reset"
             assert inner[0]["decision"]["effect"] == "deny"
             assert inner[0]["via"] == "pipe"
 
@@ -341,3 +358,42 @@ def test_the_example_config_serves_its_pipelines(tmp_path: Path) -> None:
         run(body)
     finally:
         gw.stop()
+
+
+def test_a_timeout_step_gives_up_on_a_slow_inner_call(gateway: Gateway) -> None:
+    async def body() -> None:
+        async with session(gateway.url) as s:
+            started = time.monotonic()
+            result = await s.call_tool("too_slow", {})
+            assert not result.is_error, texts(result)
+            assert texts(result) == "gave up (timeout)"
+            assert time.monotonic() - started < 0.3 + 1.0
+
+    run(body)
+
+
+def test_cancelling_the_call_stops_the_program(gateway: Gateway) -> None:
+    """CANC-1: the client's notifications/cancelled ends the pipeline during its delay: the echo after it is never
+    called (no ledger record names the cancelled call as parent)."""
+    with RawSession(gateway.url) as s:
+        s.initialize()
+        done: dict[str, Any] = {}
+
+        def call() -> None:
+            r = s.post({"jsonrpc": "2.0", "id": 91, "method": "tools/call",
+                        "params": {"name": "wait_then_echo", "arguments": {}}})
+            done["status"] = r.status_code
+
+        t = threading.Thread(target=call)
+        t.start()
+        time.sleep(0.5)
+        assert s.post({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                       "params": {"requestId": 91, "reason": "test"}}).status_code == 202
+        t.join(timeout=15)
+        assert not t.is_alive()
+        time.sleep(3.5)  # past the delay: an uncancelled program would have called echo by now
+        events = [ev for ev in (event_of(e) for e in read_jsonl(gateway.config.ledger)) if ev]
+        outer = [ev for ev in events if ev.get("tool") == "wait_then_echo"]
+        assert len(outer) == 1, outer
+        assert outer[0]["outcome"]["status"] != "ok", outer[0]
+        assert not [ev for ev in events if ev.get("parent") == outer[0]["id"]]
