@@ -97,9 +97,17 @@ PIPE_BACKEND = """
             - delay: 3000
             - call: echo
               arguments: {{ message: after the wait }}
+        - name: call_by_name
+          description: Calls the tool named in its arguments (policy still decides, per caller).
+          inputSchema: {{ type: object, properties: {{ tool: {{ type: string }} }}, required: [tool] }}
+          steps:
+            - call: "{{{{ args.tool }}}}"
+              id: named
+              arguments: {{ message: by name }}
 """
 
-PIPE_TOOLS = {"weather_report", "many_cities", "reset_demo", "reset_or_explain", "too_slow", "wait_then_echo"}
+PIPE_TOOLS = {"weather_report", "many_cities", "reset_demo", "reset_or_explain", "too_slow", "wait_then_echo",
+              "call_by_name"}
 
 
 def pipeline_config(directory: Path, *, calls_tools: bool = True, backend: str | None = None) -> GatewayConfig:
@@ -397,3 +405,22 @@ def test_cancelling_the_call_stops_the_program(gateway: Gateway) -> None:
         assert len(outer) == 1, outer
         assert outer[0]["outcome"]["status"] != "ok", outer[0]
         assert not [ev for ev in events if ev.get("parent") == outer[0]["id"]]
+
+
+def test_an_unknown_tool_at_run_time_is_a_tool_error_naming_the_step(gateway: Gateway) -> None:
+    """Tools named by `call` are resolved when the step runs (the catalog is the kernel's, and may change)."""
+
+    async def body() -> None:
+        async with session(gateway.url) as s:
+            ok = await s.call_tool("call_by_name", {"tool": "echo"})
+            assert not ok.is_error and texts(ok) == "by name"
+            # For a caller whose policy allows nothing by that name, the gateway answers as for any denied tool.
+            hidden = await s.call_tool("call_by_name", {"tool": "no_such_tool"})
+            assert hidden.is_error and "(denied)" in texts(hidden), texts(hidden)
+        async with session(gateway.url, key=DEMO_KEY) as admin:  # admins may call any tool: "*"
+            missing = await admin.call_tool("call_by_name", {"tool": "no_such_tool"})
+            assert missing.is_error
+            text = texts(missing)
+            assert text.startswith('step "named" (/tools/6/steps/0) failed (call_error): calling "no_such_tool" failed'), text
+
+    run(body)
