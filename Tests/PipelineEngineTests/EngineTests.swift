@@ -363,6 +363,55 @@ func configError(_ steps: String, properties: String? = nil) -> ConfigError? {
     }
 }
 
+@Suite struct StepDetailTests {
+    @Test func setValuesSeeTheVariablesAsTheyWereBefore() async throws {
+        let r = try await run(#"[{"set": {"a": 1}}, {"set": {"a": 2, "b": "{{vars.a}}"}}, {"return": {"text": "{{vars.a}} {{vars.b}}"}}]"#)
+        #expect(text(r) == "2 1")
+    }
+
+    @Test func parallelBranchesVariablesAreMergedAfter() async throws {
+        let r = try await run(#"""
+            [{"parallel": [{"set": {"x": "from0"}}, {"set": {"y": "from1"}}, {"template": "t", "into": "z"}]},
+             {"return": {"text": "{{vars.x}} {{vars.y}} {{vars.z}}"}}]
+            """#)
+        #expect(text(r) == "from0 from1 t")
+    }
+
+    @Test func retryRetriesDenialsWhenAsked() async throws {
+        let g = FakeGateway.standard()
+        let r = try await run(#"[{"retry": {"call": "denied"}, "attempts": 2, "backoff_ms": 0, "on": ["denied"]}]"#, gateway: g)
+        #expect(r["isError"] == true)
+        #expect(g.callCount == 2)
+    }
+
+    @Test func allowErrorKeepsAnErrorResult() async throws {
+        let r = try await run(#"""
+            [{"call": "fail", "id": "f", "allow_error": true},
+             {"return": {"text": "{{steps.f.is_error}}: {{steps.f.text}}"}}]
+            """#)
+        #expect(r["isError"] == nil)
+        #expect(text(r) == "true: it broke")
+    }
+
+    @Test func aSwitchWithoutAMatchOrDefaultIsNull() async throws {
+        let r = try await run(#"""
+            [{"switch": [{"when": {"left": 1, "op": "==", "right": 2}, "do": {"set": {"x": 1}}}], "into": "s"},
+             {"return": {"structured": {"s": "{{vars.s}}", "x": "{{vars.x}}"}}}]
+            """#)
+        #expect(r["structuredContent"] == ["s": nil, "x": nil])
+    }
+
+    @Test func limitsAreCheckedAtLoad() {
+        #expect(throws: ConfigError("/limits/max_steps", "max_steps is an integer in 1...1000000")) {
+            try Program(config: config(#"[{"delay": 0}]"#, limits: #"{"max_steps": 0}"#))
+        }
+        #expect(throws: ConfigError("/limits/max_stepz", "unknown key \"max_stepz\" (expected one of max_steps, max_depth, max_concurrency, max_output_bytes, max_delay_ms, max_cache_entries)")) {
+            try Program(config: config(#"[{"delay": 0}]"#, limits: #"{"max_stepz": 3}"#))
+        }
+        #expect(configError(#"[{"parallel": [{"delay": 0}], "concurrency": 9}]"#)?.pointer == "/tools/0/steps/0/concurrency")
+    }
+}
+
 @Suite struct RunTimeErrorTests {
     @Test func aDenialSaysSoAndNamesTheStep() async throws {
         let r = try await run(#"[{"call": "denied", "id": "secret"}]"#)
