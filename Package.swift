@@ -40,6 +40,7 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ("backend", "mock", "MockPlugin", [], ""),
     ("backend", "mcp", "MCPBackendPlugin", ["MCPClient"], "Plugin"),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
+    ("sink", "syslog", "SyslogPlugin", ["SinkBuffer"], ""),
 ]
 
 /// Policy languages implemented in Swift: an engine library (Plugins/policy/<plugin>/Engine) that the plugin
@@ -162,6 +163,9 @@ targets.append(
         dependencies: ["MCPGJSON", .product(name: "AsyncHTTPClient", package: "async-http-client")],
         path: "Plugins/policy/opa/Remote", swiftSettings: swiftSettings))
 targets.append(.testTarget(name: "OPAClientTests", dependencies: ["OPAClient", "MCPGJSON"], swiftSettings: swiftSettings))
+
+// What the batching sinks (syslog, webhook, postgres) share: a bounded record buffer, backoff, secrets.
+targets.append(.target(name: "SinkBuffer", path: "Plugins/sink/Buffer", swiftSettings: swiftSettings))
 
 // The `mcp` backend's client side: an MCP client over stdio, Streamable HTTP and the 2024-11-05 HTTP+SSE transport.
 targets.append(
