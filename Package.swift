@@ -41,6 +41,9 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ("backend", "mcp", "MCPBackendPlugin", ["MCPClient"], "Plugin"),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
     ("sink", "syslog", "SyslogPlugin", ["SinkBuffer"], ""),
+    ("sink", "webhook", "WebhookPlugin", [
+        "SinkBuffer", "CSodium", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+    ], ""),
 ]
 
 /// Policy languages implemented in Swift: an engine library (Plugins/policy/<plugin>/Engine) that the plugin
