@@ -44,6 +44,10 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ("sink", "webhook", "WebhookPlugin", [
         "SinkBuffer", "CSodium", .product(name: "AsyncHTTPClient", package: "async-http-client"),
     ], ""),
+    ("sink", "postgres", "PostgresSinkPlugin", [
+        "SinkBuffer", .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "Logging", package: "swift-log"),
+    ], ""),
 ]
 
 /// Policy languages implemented in Swift: an engine library (Plugins/policy/<plugin>/Engine) that the plugin
@@ -250,6 +254,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: targets
 )
