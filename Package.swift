@@ -231,6 +231,12 @@ for e in engines {
         .testTarget(name: "\(e.module)Tests", dependencies: [.target(name: e.module), "MCPGJSON"],
                     swiftSettings: swiftSettings))
 }
+// bench/ledger's tool: records per second the ledger sustains alone (built in release by bench/ledger).
+targets.append(
+    .executableTarget(
+        name: "ledger-bench",
+        dependencies: ["MCPGAudit", "MCPGJSON", "CSodium", .product(name: "Logging", package: "swift-log")],
+        path: "bench/ledger-bench", swiftSettings: swiftSettings))
 for f in fixturePlugins {
     products.append(.library(name: f.name, type: .dynamic, targets: [f.module]))
     targets.append(

@@ -1,14 +1,16 @@
-// # The mcpg audit ledger format (version 1)
+// # The mcpg audit ledger format (version 2)
 //
 // A ledger is an append-only file of JSON lines: UTF-8, each line terminated by `\n`, no blank lines. Every line
-// is one record; three kinds of record share one sequence and one hash chain:
+// is one record; five kinds of record share one sequence, one hash chain and one Merkle tree:
 //
 //     {"seq":1,"ts":"2026-11-25T22:40:01.123Z","prev":"<64 zeros>","event":{…},"hash":"<64 hex>"}
 //     {"seq":2,"ts":"…","prev":"<hash of record 1>","checkpoint":{"size":1,"head":"<hash of record 1>",
-//         "key_id":"<16 hex>","sig":"<base64>"},"hash":"<64 hex>"}                       (one line in the file)
+//         "root":"<64 hex>","key_id":"<16 hex>","sig":"<base64>"},"hash":"<64 hex>"}    (one line in the file)
 //     {"seq":3,"ts":"…","prev":"<hash of record 2>","recovery":{"torn_bytes":37,"reason":"…"},"hash":"<64 hex>"}
+//     {"seq":4,…,"key":{"key_id":"…","public_key":"<base64>","previous_key_id":"…","endorsement":"<base64>"|null},…}
+//     {"seq":5,…,"segment":{"previous":"audit.ledger.000000000001","tree_size":4,"frontier":["<hex>",…]},…}
 //
-// Members appear in exactly this order: `seq`, `ts`, `prev`, one of `event` / `checkpoint` / `recovery`, `hash`.
+// Members appear in exactly this order: `seq`, `ts`, `prev`, one kind member, `hash`.
 //
 // - `seq`: 1 for the first record, then +1 per record, whatever its kind.
 // - `ts`: UTC time the record was written, `YYYY-MM-DDTHH:MM:SS.mmmZ`.
@@ -16,16 +18,26 @@
 // - `hash`: lowercase hex SHA-256 of the exact bytes of the line from its first byte up to, not including,
 //   `,"hash":"`. A verifier never re-serializes JSON: it checks that the line ends with
 //   `,"hash":"<64 lowercase hex>"}` and hashes the bytes before that.
+// - The Merkle tree (`Merkle`, RFC 6962 §2.1): leaf i (0-based) is record i+1, `leaf = SHA-256(0x00 ‖ raw hash)`.
 // - `event`: any JSON value (the kernel writes an object: who, what, decision, reasons, outcome, latency,
 //   correlation id). The writer serializes it compactly, so it never contains a raw newline.
-// - `checkpoint`: a signature over the chain head. `size` is the number of records before the checkpoint
-//   (= its seq - 1); `head` is the hash of record `size` (64 zeros if `size` is 0; it always equals `prev`);
-//   `key_id` is the signer's minisign key id as `minisign` prints it (16 uppercase hex digits: the 8 key id bytes
-//   of the key file read as a little-endian number); `sig` is the base64 (standard alphabet, padded) Ed25519
-//   signature, raw (no prehash), over the bytes `mcpg-ledger-checkpoint-v1\n<size>\n<head>\n<ts>\n` where `<size>`
-//   is decimal and `<ts>` is the checkpoint record's own `ts`. A checkpoint is written after every
-//   `checkpointEvery` records, after `checkpointInterval` if any record was appended since the last one, and at
-//   a clean `close()`.
+// - `checkpoint`: a signature over the chain head and the tree. `size` is the number of records before the
+//   checkpoint (= its seq - 1); `head` is the hash of record `size` (64 zeros if `size` is 0; it always equals
+//   `prev`); `root` is the Merkle root of records 1…size; `key_id` is the signer's minisign key id as `minisign`
+//   prints it (16 uppercase hex digits: the 8 key id bytes of the key file read as a little-endian number); `sig` is
+//   the base64 (standard alphabet, padded) Ed25519 signature, raw (no prehash), over the bytes
+//   `mcpg-ledger-checkpoint-v2\n<size>\n<head>\n<root>\n<ts>\n` where `<size>` is decimal and `<ts>` is the
+//   checkpoint record's own `ts`. A checkpoint is written after every `checkpointEvery` records, after
+//   `checkpointInterval` if any record was appended since the last one, and at a clean `close()`.
+// - `key`: from this record on, checkpoints are signed by `key_id` (public key `public_key`), no longer by
+//   `previous_key_id`. `endorsement` is the previous key's signature over
+//   `mcpg-ledger-key-v1\n<key_id>\n<public_key>\n<previous_key_id>\n<ts>\n`, or null when the writer did not
+//   have the previous secret key (a verifier then needs the new public key given). A checkpoint follows at once.
+// - `segment`: the first record of a segment file after the first. The ledger file is renamed to
+//   `<ledger>.<seq of its first record, 12 digits>` right after a checkpoint, and a new `<ledger>` continues with
+//   this record: `previous` names the closed file, `frontier` holds the roots of the perfect subtrees of the
+//   `tree_size` (= seq - 1) records before it, largest first. A verifier whose oldest file starts with a segment
+//   record (older segments removed) starts from there: `prev` and `frontier` stand for what was removed.
 // - `recovery`: written when a ledger is reopened after a crash left a torn end: a last line without its `\n`, or
 //   last lines that are not records (a crash during an earlier recovery can leave two). The writer first appends a
 //   `\n` if the file lacks one, so the torn bytes stay in the file, untouched, as line(s) of their own; then the
@@ -40,7 +52,7 @@
 //
 // Head file: after each checkpoint is durable in the ledger, `<ledger>.head` is replaced atomically (write
 // `<ledger>.head.tmp`, fsync, rename, fsync the directory) with one JSON object and `\n`:
-// `{"size":N,"head":"<hex>","ts":"…","key_id":"…","sig":"…","seq_of_checkpoint":N+1,"checkpoint_hash":"<hex>"}`,
+// `{"size":N,"head":"<hex>","root":"<hex>","ts":"…","key_id":"…","sig":"…","seq_of_checkpoint":N+1,"checkpoint_hash":"<hex>"}`,
 // the newest checkpoint's fields plus that record's seq and hash. A ledger that ends before `seq_of_checkpoint`, or
 // whose record `seq_of_checkpoint` has another hash, was truncated or rewritten. A ledger that has checkpoints but
 // no head file cannot be shown to be complete; the writer refuses to open it and the verifier reports it.
@@ -49,7 +61,6 @@
 // removed, inserted or reordered up to the newest checkpoint, and the tail was not cut off before the head file's
 // checkpoint. Records after the newest checkpoint are not covered by any signature: anyone who can write the file
 // could have appended them, so `LedgerVerifier` reports them as a failure unless told to allow an unsealed tail.
-// One ledger is signed with one key; to change keys, start a new ledger.
 
 import Logging
 import MCPGJSON
@@ -78,15 +89,17 @@ public actor Ledger {
     /// The torn last line this `init` found and recovered, if any (also logged as an error).
     public nonisolated let recovery: LedgerRecovery?
 
-    private let fd: Int32
+    private var fd: Int32
     private let signer: LedgerSigner
     private let keyIDText: String
-    private let checkpointEvery: Int
+    private let options: LedgerOptions
     private let logger: Logger
     private let io: LedgerIO
     private let timer = Mutex<Task<Void, Never>?>(nil)
 
     private var chain: ChainState
+    private var frontier: MerkleFrontier
+    private var segment: SegmentState
     private var batch = Batch()
     private var waiters: [(seq: Int64, continuation: CheckedContinuation<Result<Void, LedgerError>, Never>)] = []
     private var flushing = false
@@ -105,43 +118,61 @@ public actor Ledger {
         var durableSeq: Int64
     }
 
+    /// The ledger file being appended to.
+    private struct SegmentState {
+        /// Seq of its first record (the next record's seq while it is empty).
+        var firstSeq: Int64
+        /// Its size in bytes, counting encoded records not yet written.
+        var bytes: Int64
+        var opened: ContinuousClock.Instant
+    }
+
     /// Encoded lines not yet handed to the I/O queue.
     private struct Batch {
         var bytes: [UInt8] = []
         var lineEnds: [Int] = []
         var lastSeq: Int64 = 0
         var head: HeadFile?
+        /// A rotation after the checkpoint that ends at this byte: (split, closed segment name).
+        var rotation: LedgerIO.Rotation?
         var isEmpty: Bool { lineEnds.isEmpty }
     }
 
     private struct Counters {
         var fsyncs = 0
         var headWrites = 0
+        var rotations = 0
+    }
+
+    /// Opens the ledger at `path` with only the checkpoint settings (no rotation, sync durability).
+    public init(
+        path: String, signer: LedgerSigner, checkpointEvery: Int, checkpointInterval: Duration, logger: Logger
+    ) throws(LedgerError) {
+        try self.init(
+            path: path, signer: signer,
+            options: LedgerOptions(checkpointEvery: checkpointEvery, checkpointInterval: checkpointInterval),
+            logger: logger)
     }
 
     /// Opens the ledger at `path`, creating it if it does not exist.
     ///
     /// - Parameters:
-    ///   - path: the ledger file. Its head file is `path + ".head"`.
-    ///   - signer: the checkpoint signing key.
-    ///   - checkpointEvery: write a checkpoint after this many records (1 = after every record).
-    ///   - checkpointInterval: also write one this often while records arrive.
+    ///   - path: the ledger file. Its head file is `path + ".head"`; closed segments are `path + ".<12 digits>"`.
+    ///   - signer: the checkpoint signing key. If the ledger's newest checkpoint was signed by another key, a `key`
+    ///     record names the new one (endorsed by `options.previousSigner` when given) and a checkpoint follows.
+    ///   - options: checkpoints, durability, rotation and retention.
     ///   - logger: lifecycle and recovery messages (never record contents or keys).
     /// - Throws: `LedgerError`: `.io` (cannot open/read/write), `.inUse` (another process writes it), `.damaged` or
-    ///   `.truncated` (the existing ledger fails the tail checks: run `mcpg audit verify`), `.badKey` (the ledger
-    ///   was signed with another key), `.invalidArgument`.
-    public init(
-        path: String, signer: LedgerSigner, checkpointEvery: Int, checkpointInterval: Duration, logger: Logger
-    ) throws(LedgerError) {
-        guard checkpointEvery >= 1 else {
-            throw LedgerError(.invalidArgument, "checkpointEvery must be at least 1, got \(checkpointEvery)")
-        }
-        guard checkpointInterval > .zero else {
-            throw LedgerError(.invalidArgument, "checkpointInterval must be positive")
-        }
+    ///   `.truncated` (the existing ledger fails the tail checks: run `mcpg audit verify`), `.badKey` (the previous
+    ///   signer given is not the key the ledger is signed with), `.invalidArgument`.
+    public init(path: String, signer: LedgerSigner, options: LedgerOptions, logger: Logger) throws(LedgerError) {
+        try options.check()
         let fd = try POSIXFile.openForAppend(path)
+        var olderFD: Int32?
         var tail: LedgerTail
         var recovery: LedgerRecovery?
+        var frontier: MerkleFrontier
+        var segment: SegmentState
         do throws(LedgerError) {
             guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
                 throw LedgerError(.inUse, "\(path): another process is writing this ledger")
@@ -156,7 +187,21 @@ public actor Ledger {
                     throw LedgerError(.damaged, "\(headPath): not a ledger head file: \(e.reason)")
                 }
             }
-            tail = try LedgerTail.read(fd: fd, path: path, head: head, keyID: signer.keyIDHex)
+            var older: (fd: Int32, path: String)?
+            if let newest = LedgerSegments.closed(of: path).last {
+                switch POSIXFile.openForReading(newest.path) {
+                case .success(let ofd):
+                    olderFD = ofd
+                    older = (ofd, newest.path)
+                case .failure(let e): throw e
+                }
+            }
+            tail = try LedgerTail.read(fd: fd, path: path, older: older, head: head)
+            let rebuilt = try LedgerTail.frontier(fd: fd, path: path, older: older, tail: tail)
+            frontier = rebuilt.frontier
+            let size = try POSIXFile.size(fd, path: path)
+            segment = SegmentState(
+                firstSeq: rebuilt.activeFirstSeq ?? tail.lastSeq + 1, bytes: size, opened: .now)
             if let newest = tail.newestCheckpoint, newest.seqOfCheckpoint > head?.seqOfCheckpoint ?? 0 {
                 // A crash between the checkpoint's fsync and the head file's rename: finish that step now.
                 try POSIXFile.replaceAtomically(headPath, with: newest.serialized())
@@ -167,38 +212,95 @@ public actor Ledger {
                 logger.warning(
                     "audit ledger's last record lacked its newline; added", metadata: ["mcpg.audit.path": "\(path)"])
             }
-            if let torn = tail.torn {
+            /// Writes one record now (before any append), durably.
+            func writeNow(_ body: RecordBody, prefix: [UInt8] = []) throws(LedgerError) -> LedgerReceipt {
                 let seq = tail.lastSeq + 1
-                let (line, hash) = RecordLine.encode(
-                    seq: seq, ts: UTCTimestamp.now(), prev: tail.lastHash,
-                    body: .recovery(tornBytes: torn.length, reason: torn.reason))
-                try POSIXFile.writeAll(fd, (torn.terminated ? [] : [0x0A]) + line, path: path)
+                let ts = UTCTimestamp.now()
+                var body = body
+                if case .checkpoint = body {
+                    body = .checkpoint(Ledger.checkpoint(signer, size: tail.lastSeq, head: tail.lastHash,
+                                                         root: frontier.root, ts: ts))
+                }
+                let (line, hash) = RecordLine.encode(seq: seq, ts: ts, prev: tail.lastHash, body: body)
+                try POSIXFile.writeAll(fd, prefix + line, path: path)
                 try POSIXFile.sync(fd, path: path)
+                if !tail.activeHasRecord {
+                    tail.activeHasRecord = true
+                    segment.firstSeq = seq
+                }
+                segment.bytes += Int64(prefix.count + line.count)
+                frontier.append(recordHash: Hex.decode(hash)!)
                 tail.lastSeq = seq
                 tail.lastHash = hash
-                tail.sinceCheckpoint += 1
+                if case .checkpoint(let c) = body {
+                    tail.sinceCheckpoint = 0
+                    try POSIXFile.replaceAtomically(
+                        headPath, with: HeadFile(checkpoint: c, ts: ts, seq: seq, hash: hash).serialized())
+                } else {
+                    tail.sinceCheckpoint += 1
+                }
+                return LedgerReceipt(seq: seq, hash: hash)
+            }
+            let activeWasEmpty = !tail.activeHasRecord
+            if let torn = tail.torn {
+                let receipt = try writeNow(
+                    .recovery(tornBytes: torn.length, reason: torn.reason), prefix: torn.terminated ? [] : [0x0A])
                 recovery = LedgerRecovery(
-                    byteOffset: torn.offset, tornBytes: torn.length, reason: torn.reason, recordSeq: seq)
+                    byteOffset: torn.offset, tornBytes: torn.length, reason: torn.reason, recordSeq: receipt.seq)
                 logger.error(
                     "audit ledger had a torn last line; recovery record appended",
                     metadata: [
                         "mcpg.audit.path": "\(path)", "mcpg.audit.torn_offset": "\(torn.offset)",
                         "mcpg.audit.torn_bytes": "\(torn.length)", "mcpg.audit.reason": "\(torn.reason)",
-                        "mcpg.audit.seq": "\(seq)",
+                        "mcpg.audit.seq": "\(receipt.seq)",
+                    ])
+            }
+            if let older, activeWasEmpty {
+                // The ledger file holds no record of its own yet (a crash right after a rotation): start the segment.
+                _ = try writeNow(
+                    .segment(SegmentBody(previous: LedgerSegments.baseName(older.path), frontier: frontier)))
+            }
+            if let oldKey = tail.keyID, oldKey != signer.keyIDHex {
+                let pk = Sodium.base64(signer.publicKey)
+                var endorsement: String?
+                let ts = UTCTimestamp.now()
+                if let previous = options.previousSigner {
+                    guard previous.keyIDHex == oldKey else {
+                        throw LedgerError(
+                            .badKey,
+                            "\(path): the previous signing key given is \(previous.keyIDHex) but the ledger is signed "
+                                + "with \(oldKey)")
+                    }
+                    endorsement = Sodium.base64(previous.sign(
+                        KeyBody.endorsedMessage(keyID: signer.keyIDHex, publicKey: pk, previousKeyID: oldKey, ts: ts)))
+                }
+                _ = try writeNow(.key(KeyBody(keyID: signer.keyIDHex, publicKey: pk, previousKeyID: oldKey,
+                                              endorsement: endorsement)))
+                _ = try writeNow(.checkpoint(CheckpointBody(size: 0, head: "", root: "", keyID: "", sig: "")))
+                logger.notice(
+                    "audit ledger signing key changed; key record appended",
+                    metadata: [
+                        "mcpg.audit.path": "\(path)", "mcpg.audit.key_id": "\(signer.keyIDHex)",
+                        "mcpg.audit.previous_key_id": "\(oldKey)",
+                        "mcpg.audit.endorsed": "\(endorsement != nil)",
                     ])
             }
         } catch {
             POSIXFile.closeDescriptor(fd)
+            if let olderFD { POSIXFile.closeDescriptor(olderFD) }
             throw error
         }
+        if let olderFD { POSIXFile.closeDescriptor(olderFD) }
         self.path = path
         self.recovery = recovery
         self.fd = fd
         self.signer = signer
         self.keyIDText = signer.keyIDHex
-        self.checkpointEvery = checkpointEvery
+        self.options = options
         self.logger = logger
         self.io = LedgerIO(path: path)
+        self.frontier = frontier
+        self.segment = segment
         self.chain = ChainState(
             lastSeq: tail.lastSeq, lastHash: tail.lastHash, sinceCheckpoint: tail.sinceCheckpoint,
             durableSeq: tail.lastSeq)
@@ -206,14 +308,24 @@ public actor Ledger {
             "audit ledger open",
             metadata: ["mcpg.audit.path": "\(path)", "mcpg.audit.seq": "\(tail.lastSeq)"])
 
+        let interval = options.checkpointInterval
         let task = Task { [weak self] in
             while !Task.isCancelled {
-                do { try await Task.sleep(for: checkpointInterval) } catch { return }
+                do { try await Task.sleep(for: interval) } catch { return }
                 guard let self else { return }
                 await self.intervalTick()
             }
         }
         timer.withLock { $0 = task }
+    }
+
+    /// A signed checkpoint body over a tree of `size` records whose last hash is `head` and whose root is `root`.
+    static func checkpoint(_ signer: LedgerSigner, size: Int64, head: String, root: [UInt8], ts: String)
+        -> CheckpointBody
+    {
+        let rootHex = Hex.encode(root)
+        let sig = signer.sign(CheckpointBody.signedMessage(size: size, head: head, root: rootHex, ts: ts))
+        return CheckpointBody(size: size, head: head, root: rootHex, keyID: signer.keyIDHex, sig: Sodium.base64(sig))
     }
 
     deinit {
@@ -239,7 +351,7 @@ public actor Ledger {
         }
         let receipt = encode(.event(event), ts: UTCTimestamp.now())
         chain.sinceCheckpoint += 1
-        if chain.sinceCheckpoint >= checkpointEvery { encodeCheckpoint() }
+        if chain.sinceCheckpoint >= options.checkpointEvery { encodeCheckpoint() }
         try await waitUntilDurable()
         return receipt
     }
@@ -253,7 +365,7 @@ public actor Ledger {
         timer.withLock { $0?.cancel() }
         var result: Result<Void, LedgerError> = .success(())
         if failure == nil {
-            if chain.sinceCheckpoint > 0 { encodeCheckpoint() }
+            if chain.sinceCheckpoint > 0 { encodeCheckpoint(rotate: false) }
             do { try await waitUntilDurable() } catch { result = .failure(error) }
         } else if let failure {
             result = .failure(failure)
@@ -299,6 +411,9 @@ public actor Ledger {
     /// Seq of the last record accepted (durable or not yet).
     public var lastSeq: Int64 { chain.lastSeq }
 
+    /// Number of segment rotations since `init`.
+    public var rotations: Int { counters.rotations }
+
     // MARK: - Internals
 
     private func unsubscribe(_ id: Int) {
@@ -314,19 +429,32 @@ public actor Ledger {
         batch.lastSeq = seq
         chain.lastSeq = seq
         chain.lastHash = hash
+        segment.bytes += Int64(line.count)
+        frontier.append(recordHash: Hex.decode(hash)!)
         return LedgerReceipt(seq: seq, hash: hash)
     }
 
     /// Signs the current chain head and encodes a checkpoint record into the pending batch.
-    private func encodeCheckpoint() {
+    /// Rotates the segment right after the checkpoint when it is due, unless closing.
+    private func encodeCheckpoint(rotate: Bool = true) {
         let ts = UTCTimestamp.now()
-        let size = chain.lastSeq
-        let head = chain.lastHash
-        let sig = signer.sign(CheckpointBody.signedMessage(size: size, head: head, ts: ts))
-        let body = CheckpointBody(size: size, head: head, keyID: keyIDText, sig: Sodium.base64(sig))
+        let body = Ledger.checkpoint(signer, size: chain.lastSeq, head: chain.lastHash, root: frontier.root, ts: ts)
         let receipt = encode(.checkpoint(body), ts: ts)
         batch.head = HeadFile(checkpoint: body, ts: ts, seq: receipt.seq, hash: receipt.hash)
         chain.sinceCheckpoint = 0
+        guard rotate, batch.rotation == nil, rotationDue else { return }
+        // The checkpoint ends this segment; the next one starts with a segment record carrying the tree's frontier.
+        let closedName = LedgerSegments.fileName(ledger: path, firstSeq: segment.firstSeq)
+        batch.rotation = LedgerIO.Rotation(split: batch.bytes.count, closedName: closedName)
+        segment = SegmentState(firstSeq: chain.lastSeq + 1, bytes: 0, opened: .now)
+        _ = encode(.segment(SegmentBody(previous: closedName, frontier: frontier)), ts: UTCTimestamp.now())
+        chain.sinceCheckpoint += 1
+    }
+
+    private var rotationDue: Bool {
+        if let limit = options.rotateBytes, segment.bytes >= limit { return true }
+        if let every = options.rotateInterval, ContinuousClock.now - segment.opened >= every { return true }
+        return false
     }
 
     private func intervalTick() {
@@ -341,8 +469,10 @@ public actor Ledger {
         if chain.durableSeq >= target { return }
         if let failure { throw failure }
         if !flushing {
-            // Lead: write the batch from this task, saving a task hop when appends come one at a time.
+            // Lead: write the batch from this task, saving a task hop when appends come one at a time. With a commit
+            // delay, first let other appends join the batch.
             flushing = true
+            if let delay = options.commitDelay { try? await Task.sleep(for: delay) }
             await flushLoop(until: target)
             if chain.durableSeq >= target { return }
             throw failure ?? LedgerError(.failed, "\(path): record \(target) was not written")
@@ -368,11 +498,23 @@ public actor Ledger {
             if let target, chain.durableSeq >= target { break }
             let current = batch
             batch = Batch()
-            let outcome = await io.commit(fd: fd, bytes: current.bytes, head: current.head)
+            let outcome = await io.commit(
+                fd: fd, bytes: current.bytes, head: current.head, rotation: current.rotation,
+                retain: options.retainSegments)
             switch outcome {
-            case .success(let headWritten):
+            case .success(let done):
                 counters.fsyncs += 1
-                if headWritten { counters.headWrites += 1 }
+                if done.headWritten { counters.headWrites += 1 }
+                if let newFD = done.newFD {
+                    fd = newFD
+                    counters.rotations += 1
+                    logger.info(
+                        "audit ledger segment closed",
+                        metadata: [
+                            "mcpg.audit.path": "\(path)", "mcpg.audit.segment": "\(current.rotation?.closedName ?? "")",
+                            "mcpg.audit.removed": "\(done.removed.count)",
+                        ])
+                }
                 chain.durableSeq = current.lastSeq
                 publish(current)
                 let done = waiters.prefix { $0.seq <= current.lastSeq }

@@ -124,6 +124,21 @@ enum Hex {
         return out
     }
 
+    /// Decodes lowercase hex; nil for anything else (odd length, other characters).
+    static func decode(_ text: String) -> [UInt8]? {
+        let digits = Array(text.utf8)
+        guard digits.count % 2 == 0, isLowercaseHex(digits, count: digits.count) else { return nil }
+        func value(_ d: UInt8) -> UInt8 { d <= 0x39 ? d - 0x30 : d - 0x61 + 10 }
+        var out = [UInt8]()
+        out.reserveCapacity(digits.count / 2)
+        var i = 0
+        while i < digits.count {
+            out.append(value(digits[i]) << 4 | value(digits[i + 1]))
+            i += 2
+        }
+        return out
+    }
+
     /// True if `bytes` are exactly `count` lowercase hex digits.
     static func isLowercaseHex(_ bytes: some Collection<UInt8>, count: Int) -> Bool {
         bytes.count == count && bytes.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }

@@ -138,9 +138,14 @@ struct ForwardLineReader {
     private var eof = false
     private static let chunk = 1 << 20
 
+    /// The file's size when the reader was made: reading stops there, so a file that grows meanwhile (or a device
+    /// that never ends, like /dev/zero) is read only as far as it was.
+    private let end: Int64
+
     init(fd: Int32, path: String) {
         self.fd = fd
         self.path = path
+        self.end = (try? POSIXFile.size(fd, path: path)) ?? 0
     }
 
     mutating func next() throws(LedgerError) -> FileLine? {
@@ -163,7 +168,9 @@ struct ForwardLineReader {
             bufferOffset += Int64(cursor)
             cursor = 0
             searchFrom = buffer.count
-            let more = try POSIXFile.read(fd, count: Self.chunk, at: fileOffset, path: path)
+            let more =
+                fileOffset >= end
+                ? [] : try POSIXFile.read(fd, count: Int(min(Int64(Self.chunk), end - fileOffset)), at: fileOffset, path: path)
             fileOffset += Int64(more.count)
             if more.isEmpty { eof = true } else { buffer.append(contentsOf: more) }
         }
@@ -174,7 +181,7 @@ struct ForwardLineReader {
 /// its tail without reading the whole file.
 struct BackwardLineReader {
     private let fd: Int32
-    private let path: String
+    let path: String
     /// Bytes `[bufferStart, lineEnd)` of the file not yet returned.
     private var buffer: [UInt8] = []
     private var bufferStart: Int64

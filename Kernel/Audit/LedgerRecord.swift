@@ -11,14 +11,46 @@ enum RecordBody: Sendable, Equatable {
     case event(JSON)
     case checkpoint(CheckpointBody)
     case recovery(tornBytes: Int64, reason: String)
+    case key(KeyBody)
+    case segment(SegmentBody)
 
     var key: String {
         switch self {
         case .event: return "event"
         case .checkpoint: return "checkpoint"
         case .recovery: return "recovery"
+        case .key: return "key"
+        case .segment: return "segment"
         }
     }
+}
+
+/// The `key` member of a key record: from this record on, checkpoints are signed by `keyID`.
+struct KeyBody: Sendable, Equatable {
+    /// The new signer's key id (`LedgerKeyID.text`).
+    var keyID: String
+    /// The new signer's Ed25519 public key, base64.
+    var publicKey: String
+    /// The key that signed the checkpoints before this record.
+    var previousKeyID: String
+    /// The previous key's base64 signature over `endorsedMessage`, or nil when the previous secret key was not
+    /// available (a verifier must then be given the new public key too).
+    var endorsement: String?
+
+    /// The bytes the previous key signs to endorse the new one:
+    /// `mcpg-ledger-key-v1\n<key id>\n<public key base64>\n<previous key id>\n<ts>\n`.
+    static func endorsedMessage(keyID: String, publicKey: String, previousKeyID: String, ts: String) -> [UInt8] {
+        Array("mcpg-ledger-key-v1\n\(keyID)\n\(publicKey)\n\(previousKeyID)\n\(ts)\n".utf8)
+    }
+}
+
+/// The `segment` member of the first record of every segment file after the first.
+struct SegmentBody: Sendable, Equatable {
+    /// File name (no directory) of the segment before this one.
+    var previous: String
+    /// The Merkle frontier of every record before this one (`frontier.size == seq - 1`), so the ledger can be
+    /// checked from this segment on when older segments were removed.
+    var frontier: MerkleFrontier
 }
 
 /// The `checkpoint` member of a checkpoint record.
@@ -27,14 +59,17 @@ struct CheckpointBody: Sendable, Equatable {
     var size: Int64
     /// Lowercase hex hash of record `size` (64 zeros when `size` is 0).
     var head: String
+    /// Lowercase hex Merkle root of records 1…`size` (see `Merkle`).
+    var root: String
     /// Signer key id as `LedgerKeyID.text` writes it.
     var keyID: String
     /// Base64 Ed25519 signature over `signedMessage`.
     var sig: String
 
-    /// The exact bytes a checkpoint signs: `mcpg-ledger-checkpoint-v1\n<size>\n<head hex>\n<ts>\n`.
-    static func signedMessage(size: Int64, head: String, ts: String) -> [UInt8] {
-        Array("mcpg-ledger-checkpoint-v1\n\(size)\n\(head)\n\(ts)\n".utf8)
+    /// The exact bytes a checkpoint signs:
+    /// `mcpg-ledger-checkpoint-v2\n<size>\n<head hex>\n<root hex>\n<ts>\n`.
+    static func signedMessage(size: Int64, head: String, root: String, ts: String) -> [UInt8] {
+        Array("mcpg-ledger-checkpoint-v2\n\(size)\n\(head)\n\(root)\n\(ts)\n".utf8)
     }
 }
 
@@ -97,6 +132,8 @@ enum RecordLine {
             out.append(contentsOf: String(c.size).utf8)
             out.append(contentsOf: #","head":""#.utf8)
             out.append(contentsOf: c.head.utf8)
+            out.append(contentsOf: #"","root":""#.utf8)
+            out.append(contentsOf: c.root.utf8)
             out.append(contentsOf: #"","key_id":""#.utf8)
             out.append(contentsOf: c.keyID.utf8)
             out.append(contentsOf: #"","sig":""#.utf8)
@@ -108,6 +145,19 @@ enum RecordLine {
             out.append(contentsOf: #","reason":"#.utf8)
             JSON.writeString(reason, into: &out)
             out.append(UInt8(ascii: "}"))
+        case .key(let k):
+            let json: JSON = [
+                "key_id": .string(k.keyID), "public_key": .string(k.publicKey),
+                "previous_key_id": .string(k.previousKeyID),
+                "endorsement": k.endorsement.map { .string($0) } ?? .null,
+            ]
+            json.write(into: &out)
+        case .segment(let seg):
+            let json: JSON = [
+                "previous": .string(seg.previous), "tree_size": .int(seg.frontier.size),
+                "frontier": .array(seg.frontier.nodes.map { .string(Hex.encode($0)) }),
+            ]
+            json.write(into: &out)
         }
         let hash = Hex.encodeBytes(Sodium.sha256(out))
         out.append(contentsOf: hashMarker)
@@ -115,6 +165,26 @@ enum RecordLine {
         out.append(contentsOf: #""}"#.utf8)
         out.append(0x0A)
         return (out, String(decoding: hash, as: UTF8.self))
+    }
+
+    /// The seq and raw hash of a line that looks like a record (`{"seq":N,` … `,"hash":"<64 hex>"}`), without
+    /// parsing its JSON or checking its hash: what rebuilding the Merkle frontier needs from lines already checked.
+    static func seqAndHash(_ line: ArraySlice<UInt8>) -> (Int64, [UInt8])? {
+        let prefix = #"{"seq":"#.utf8
+        guard line.count > suffixLength + prefix.count, line.starts(with: prefix) else { return nil }
+        var seq: Int64 = 0
+        var i = line.startIndex + prefix.count
+        while i < line.endIndex, line[i] >= 0x30, line[i] <= 0x39, seq < Int64.max / 10 {
+            seq = seq * 10 + Int64(line[i] - 0x30)
+            i += 1
+        }
+        guard i < line.endIndex, line[i] == UInt8(ascii: ","), seq >= 1 else { return nil }
+        let suffixStart = line.endIndex - suffixLength
+        let hexStart = suffixStart + hashMarker.count
+        guard line[suffixStart..<hexStart].elementsEqual(hashMarker), line[line.endIndex - 1] == UInt8(ascii: "}"),
+            let hash = Hex.decode(String(decoding: line[hexStart..<(hexStart + 64)], as: UTF8.self))
+        else { return nil }
+        return (seq, hash)
     }
 
     /// Parses one line (without its `\n`). Returns the record, or why the line is not a record at all.
@@ -155,17 +225,40 @@ enum RecordLine {
         case "event":
             body = .event(value)
         case "checkpoint":
-            guard let c = value.objectValue, c.keys == ["size", "head", "key_id", "sig"],
+            guard let c = value.objectValue, c.keys == ["size", "head", "root", "key_id", "sig"],
                 case .int(let size)? = c["size"], size >= 0,
                 let head = c["head"]?.stringValue, Hex.isLowercaseHex(head.utf8, count: 64),
+                let root = c["root"]?.stringValue, Hex.isLowercaseHex(root.utf8, count: 64),
                 let keyID = c["key_id"]?.stringValue, let sig = c["sig"]?.stringValue
-            else { return .failure(LineError("checkpoint is not {size, head, key_id, sig}")) }
-            body = .checkpoint(CheckpointBody(size: size, head: head, keyID: keyID, sig: sig))
+            else { return .failure(LineError("checkpoint is not {size, head, root, key_id, sig}")) }
+            body = .checkpoint(CheckpointBody(size: size, head: head, root: root, keyID: keyID, sig: sig))
         case "recovery":
             guard let r = value.objectValue, r.keys == ["torn_bytes", "reason"],
                 case .int(let torn)? = r["torn_bytes"], torn >= 0, let reason = r["reason"]?.stringValue
             else { return .failure(LineError("recovery is not {torn_bytes, reason}")) }
             body = .recovery(tornBytes: torn, reason: reason)
+        case "key":
+            guard let k = value.objectValue, k.keys == ["key_id", "public_key", "previous_key_id", "endorsement"],
+                let keyID = k["key_id"]?.stringValue, let pk = k["public_key"]?.stringValue,
+                let previous = k["previous_key_id"]?.stringValue
+            else { return .failure(LineError("key is not {key_id, public_key, previous_key_id, endorsement}")) }
+            let endorsement: String?
+            switch k["endorsement"] {
+            case .string(let e)?: endorsement = e
+            case .null?: endorsement = nil
+            default: return .failure(LineError("key endorsement is neither a string nor null"))
+            }
+            body = .key(KeyBody(keyID: keyID, publicKey: pk, previousKeyID: previous, endorsement: endorsement))
+        case "segment":
+            guard let g = value.objectValue, g.keys == ["previous", "tree_size", "frontier"],
+                let previous = g["previous"]?.stringValue, case .int(let size)? = g["tree_size"],
+                case .array(let items)? = g["frontier"]
+            else { return .failure(LineError("segment is not {previous, tree_size, frontier}")) }
+            let nodes = items.compactMap { $0.stringValue.flatMap(Hex.decode) }
+            guard nodes.count == items.count, let frontier = MerkleFrontier(size: size, nodes: nodes),
+                size == seq - 1
+            else { return .failure(LineError("segment frontier does not describe the \(seq - 1) records before it")) }
+            body = .segment(SegmentBody(previous: previous, frontier: frontier))
         default:
             return .failure(LineError("unknown record kind \"\(keys[3])\""))
         }

@@ -12,6 +12,10 @@ struct LedgerTail: Sendable {
     var torn: Torn?
     /// The last line was a complete, valid record without its `\n`: the writer adds the newline.
     var missingNewline = false
+    /// Key id of the newest checkpoint (the key the ledger is signed with now), if it has one.
+    var keyID: String?
+    /// Whether the ledger file itself (not an older segment) holds a valid record.
+    var activeHasRecord = false
 
     /// Unreadable bytes at the end of the ledger.
     struct Torn: Sendable {
@@ -29,14 +33,21 @@ struct LedgerTail: Sendable {
     /// not be a ledger at all.
     static let maxTornLines = 8
 
-    /// Reads the tail of the ledger open on `fd` and checks it against the head file.
+    /// Reads the tail of the ledger open on `fd` and checks it against the head file. `older` is the newest closed
+    /// segment, if any: the walk back continues into it when the ledger file holds no checkpoint yet.
     /// - Throws: `.damaged` if the tail is not what a crash leaves (an edited record, many bad lines), `.truncated`
-    ///   if the ledger is shorter than the head file's checkpoint, `.badKey` if the ledger's checkpoints were
-    ///   signed by another key.
-    static func read(fd: Int32, path: String, head: HeadFile?, keyID: String) throws(LedgerError) -> LedgerTail {
+    ///   if the ledger is shorter than the head file's checkpoint.
+    static func read(
+        fd: Int32, path: String, older: (fd: Int32, path: String)?, head: HeadFile?
+    ) throws(LedgerError) -> LedgerTail {
         var tail = LedgerTail()
         let size = try POSIXFile.size(fd, path: path)
-        var reader = BackwardLineReader(fd: fd, path: path, size: size)
+        var readers = [BackwardLineReader(fd: fd, path: path, size: size)]
+        if let older {
+            readers.append(
+                BackwardLineReader(fd: older.fd, path: older.path, size: try POSIXFile.size(older.fd, path: older.path)))
+        }
+        var reader = ChainedBackwardReader(readers)
         let verifyHint = "check it with `mcpg audit verify \(path) --key PUB`"
 
         guard let lastLine = try reader.next() else {
@@ -57,6 +68,7 @@ struct LedgerTail: Sendable {
             switch RecordLine.parse(line.bytes[...]) {
             case .success(let record) where record.hashMatches:
                 found = record
+                tail.activeHasRecord = reader.fileIndex == 0
                 if tornLines == 0 { tail.missingNewline = !line.terminated }
             case .success(let record):
                 throw LedgerError(
@@ -64,6 +76,10 @@ struct LedgerTail: Sendable {
                     "\(path): record \(record.seq) (byte offset \(line.offset)) near the end does not match its hash: "
                         + "the ledger was edited; \(verifyHint)")
             case .failure(let problem):
+                guard reader.fileIndex == 0 else {
+                    throw LedgerError(
+                        .damaged, "\(reader.path): its last line is not a record (\(problem.reason)); \(verifyHint)")
+                }
                 if tornLines == 0 {
                     lastReason =
                         line.terminated
@@ -113,12 +129,7 @@ struct LedgerTail: Sendable {
         var headChecked = head == nil
         while true {
             if case .checkpoint(let c) = record.body, tail.newestCheckpoint == nil {
-                guard c.keyID == keyID else {
-                    throw LedgerError(
-                        .badKey,
-                        "\(path): ledger is signed with key \(c.keyID) but this signer's key is \(keyID); "
-                            + "start a new ledger to change keys")
-                }
+                tail.keyID = c.keyID
                 tail.newestCheckpoint = HeadFile(checkpoint: c, ts: record.ts, seq: record.seq, hash: record.hash)
             }
             if tail.newestCheckpoint == nil { tail.sinceCheckpoint += 1 }
@@ -157,5 +168,85 @@ struct LedgerTail: Sendable {
                     + "out; \(verifyHint), then restore the head file or move the ledger aside to start a new one")
         }
         return tail
+    }
+
+    /// Rebuilds the Merkle frontier over records 1…`tail.lastSeq` by reading forward from an anchor: the ledger
+    /// file if it starts at record 1 or with a `segment` record, else `older` (which must). Only each line's seq and
+    /// hash are read. Also returns the seq of the first record in the ledger file (nil if it has none).
+    static func frontier(
+        fd: Int32, path: String, older: (fd: Int32, path: String)?, tail: LedgerTail
+    ) throws(LedgerError) -> (frontier: MerkleFrontier, activeFirstSeq: Int64?) {
+        var files = [(fd, path)]
+        let activeAnchor = try anchor(fd: fd, path: path)
+        if activeAnchor == nil {
+            guard let older else {
+                if tail.lastSeq == 0 { return (MerkleFrontier(), nil) }
+                throw LedgerError(.damaged, "\(path): its first record is neither record 1 nor a segment record")
+            }
+            files.insert(older, at: 0)
+        }
+        var frontier = MerkleFrontier()
+        var expected: Int64 = 1
+        var lastHash = RecordLine.zeroHash
+        var activeFirstSeq: Int64?
+        for (index, file) in files.enumerated() {
+            var reader = ForwardLineReader(fd: file.0, path: file.1)
+            var first = true
+            while let line = try reader.next() {
+                if first {
+                    // The file's first valid record anchors the tree: record 1, or a segment record's frontier.
+                    guard case .success(let r) = RecordLine.parse(line.bytes[...]), r.hashMatches else { continue }
+                    first = false
+                    if index == files.count - 1 { activeFirstSeq = r.seq }
+                    if case .segment(let seg) = r.body, index == 0 {
+                        frontier = seg.frontier
+                        expected = r.seq
+                    }
+                }
+                guard let (seq, hash) = RecordLine.seqAndHash(line.bytes[...]), seq == expected else { continue }
+                frontier.append(recordHash: hash)
+                lastHash = Hex.encode(hash)
+                expected += 1
+            }
+        }
+        guard frontier.size == tail.lastSeq, lastHash == tail.lastHash || tail.lastSeq == 0 else {
+            throw LedgerError(
+                .damaged,
+                "\(path): reading forward found records up to \(frontier.size), not \(tail.lastSeq); "
+                    + "check it with `mcpg audit verify \(path) --key PUB`")
+        }
+        return (frontier, activeFirstSeq)
+    }
+
+    /// Whether the file's first valid record is record 1 or a segment record.
+    private static func anchor(fd: Int32, path: String) throws(LedgerError) -> ParsedRecord? {
+        var reader = ForwardLineReader(fd: fd, path: path)
+        while let line = try reader.next() {
+            guard case .success(let r) = RecordLine.parse(line.bytes[...]), r.hashMatches else { continue }
+            if r.seq == 1 { return r }
+            if case .segment = r.body { return r }
+            return nil
+        }
+        return nil
+    }
+}
+
+/// Walks back through the ledger file and then the newest closed segment, as one sequence of lines.
+struct ChainedBackwardReader {
+    private var readers: [BackwardLineReader]
+    /// Which file the last line came from: 0 for the ledger file, 1 for the older segment.
+    private(set) var fileIndex = 0
+
+    init(_ readers: [BackwardLineReader]) { self.readers = readers }
+
+    var path: String { readers[fileIndex].path }
+
+    mutating func next() throws(LedgerError) -> FileLine? {
+        while fileIndex < readers.count {
+            if let line = try readers[fileIndex].next() { return line }
+            guard fileIndex + 1 < readers.count else { return nil }
+            fileIndex += 1
+        }
+        return nil
     }
 }

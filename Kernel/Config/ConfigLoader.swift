@@ -162,16 +162,33 @@ private struct Builder {
             let sinks = chain("sinks")
         else { return nil }
 
+        var auditConfig = AuditConfig(
+            ledger: FileSystem.absolute(ledger, base: directory),
+            signingKey: FileSystem.absolute(signingKey, base: directory),
+            checkpointEvery: Int(checkpointEvery), checkpointIntervalMs: Int(checkpointInterval))
+        let a = json["audit"]
+        auditConfig.enabled = a?["enabled"]?.boolValue ?? true
+        auditConfig.commitDelayMs = a?["durability"]?.stringValue.flatMap(StringFormat.commitDelayMs) ?? 0
+        auditConfig.previousSigningKey = a?["previous_signing_key"]?.stringValue.map {
+            FileSystem.absolute($0, base: directory)
+        }
+        auditConfig.rotateBytes = a?["rotate"]?["max_bytes"]?.intValue
+        auditConfig.rotateAgeSeconds = a?["rotate"]?["max_age_s"]?.intValue.map { Int($0) }
+        auditConfig.retainSegments = a?["rotate"]?["retain"]?.intValue.map { Int($0) }
+        if let r = a?["record"] {
+            func mode(_ v: JSON?) -> RecordPolicy.Mode? { v?.stringValue.flatMap(RecordPolicy.Mode.init(rawValue:)) }
+            auditConfig.record = RecordPolicy(
+                arguments: mode(r["arguments"]) ?? .hash, result: mode(r["result"]) ?? .hash,
+                tools: (r["tools"]?.objectValue?.members ?? []).map { ($0.key, mode($0.value["arguments"]), mode($0.value["result"])) })
+        }
+
         return GatewayConfig(
             file: absoluteFile,
             server: ServerConfig(http: http, pageSize: Int(pageSize), callTimeoutMs: Int(callTimeout)),
             log: LogConfig(level: level, format: format),
             plugins: PluginsConfig(dir: FileSystem.absolute(dir, base: directory), trustedKeys: keys),
             identity: identity, policy: policy, transforms: transforms, backends: backends,
-            audit: AuditConfig(
-                ledger: FileSystem.absolute(ledger, base: directory),
-                signingKey: FileSystem.absolute(signingKey, base: directory),
-                checkpointEvery: Int(checkpointEvery), checkpointIntervalMs: Int(checkpointInterval)),
+            audit: auditConfig,
             sinks: sinks, policyMode: policyMode, identityMode: identityMode)
     }
 

@@ -45,6 +45,8 @@ extension ConfigSchema {
         case .version(let version):
             s["type"] = "integer"
             s["const"] = .int(version)
+        case .boolean:
+            s["type"] = "boolean"
         case .enumeration(let values):
             s["type"] = "string"
             s["enum"] = .array(values.map { .string($0) })
@@ -81,6 +83,7 @@ extension StringFormat {
     var jsonPattern: String? {
         switch self {
         case .text, .path, .trustedKey: return nil
+        case .durability: return "^(sync|batch\\([0-9]{1,4}ms\\))$"
         case .name: return "^[a-z0-9_-]+$"
         case .listenAddress: return "^(\\[[0-9A-Fa-f:.]+(%[A-Za-z0-9]+)?\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$"
         case .urlPath: return "^/[^?#\\s]*$"

@@ -86,10 +86,12 @@ extension ConfigSchema {
             case .path(.existingFile): return "path of an existing file"
             case .path(.existingDirectory): return "path of an existing directory"
             case .trustedKey: return "minisign public key, or path of a `.pub` file"
+            case .durability: return "`sync` or `batch(<ms>ms)`"
             }
         case .integer(let minimum, let maximum): return "integer, \(minimum) to \(maximum)"
         case .version(let version): return "integer, `\(version)`"
         case .enumeration(let values): return "one of " + values.map { "`\($0)`" }.joined(separator: ", ")
+        case .boolean: return "boolean"
         case .object: return "mapping"
         case .array(let items, let minItems):
             return "list of \(pluralLabel(items))" + (minItems > 0 ? ", at least \(minItems)" : "")

@@ -259,6 +259,14 @@ public enum ConfigSchema {
     static let audit = SchemaNode(
         .object([
             SchemaField(
+                "enabled",
+                SchemaNode(
+                    .boolean,
+                    "`false` turns the ledger off: calls are then not recorded, sinks get nothing, and the gateway "
+                        + "says so in its log at every start. For development and for measuring the ledger's cost; "
+                        + "a production gateway keeps it on."),
+                default: true),
+            SchemaField(
                 "ledger",
                 SchemaNode(
                     .string(.path(.any)),
@@ -284,8 +292,83 @@ public enum ConfigSchema {
                     .integer(minimum: 1, maximum: 3_600_000),
                     "Write a signed checkpoint at least this often while records arrive, in milliseconds."),
                 default: 1000),
+            SchemaField(
+                "durability",
+                SchemaNode(
+                    .string(.durability),
+                    "When a record is made durable. Either way a call is answered only once its record is on disk "
+                        + "(fsync). `sync`: write as soon as a record arrives; records arriving during a write share "
+                        + "the next one. `batch(5ms)`: wait up to that long first, so more records share one fsync "
+                        + "(more throughput under load, that much more latency)."),
+                default: "sync"),
+            SchemaField(
+                "previous_signing_key",
+                SchemaNode(
+                    .string(.path(.existingFile)),
+                    "When `signing_key` was changed: the key the ledger was signed with before, so the `key` record "
+                        + "that starts the new key is endorsed by the old one and `mcpg audit verify` needs only the "
+                        + "old public key. Without it the change is recorded unendorsed, and verifying needs both "
+                        + "public keys."),
+                required: false),
+            SchemaField(
+                "rotate",
+                SchemaNode(
+                    .object([
+                        SchemaField(
+                            "max_bytes",
+                            SchemaNode(
+                                .integer(minimum: 4096, maximum: 1 << 40),
+                                "Close the segment at the first checkpoint after it reaches this size."),
+                            required: false),
+                        SchemaField(
+                            "max_age_s",
+                            SchemaNode(
+                                .integer(minimum: 1, maximum: 366 * 86400),
+                                "Close the segment at the first checkpoint after it has been open this long."),
+                            required: false),
+                        SchemaField(
+                            "retain",
+                            SchemaNode(
+                                .integer(minimum: 1, maximum: 1_000_000),
+                                "Keep at most this many closed segments; older ones are deleted after a rotation "
+                                    + "(the ledger still verifies from the oldest one kept). Absent: keep all."),
+                            required: false),
+                    ]),
+                    "Segment files: the ledger file is renamed to `LEDGER.<first seq, 12 digits>` right after a "
+                        + "checkpoint and a new one continues the chain and the Merkle tree. Absent: one file.")),
+            SchemaField(
+                "record",
+                SchemaNode(
+                    .object([
+                        SchemaField("arguments", recordMode("a tools/call's arguments"), default: "hash"),
+                        SchemaField("result", recordMode("a tools/call's result"), default: "hash"),
+                        SchemaField(
+                            "tools",
+                            SchemaNode(
+                                .map(
+                                    keyFormat: .text,
+                                    value: SchemaNode(
+                                        .object([
+                                            SchemaField("arguments", recordMode("this tool's arguments")),
+                                            SchemaField("result", recordMode("this tool's result")),
+                                        ])),
+                                    noun: "tool"),
+                                "Per tool (its exposed name, or a prefix ending in `*`): overrides of `arguments` and "
+                                    + "`result`. The longest matching pattern wins."),
+                            default: [:]),
+                    ]),
+                    "What a tools/call record holds besides who, what, the decision and the outcome."),
+                default: [:]),
         ]),
         "The tamper-evident record of every decision and outcome.")
+
+    static func recordMode(_ what: String) -> SchemaNode {
+        SchemaNode(
+            .enumeration(["full", "hash", "omit"]),
+            "How \(what) goes into the ledger. `full`: as is. `hash`: its SHA-256 (hex, over the compact JSON), which "
+                + "proves what was sent without keeping it; low-entropy values can be guessed from a hash, so use "
+                + "`omit` for those. `omit`: not at all.")
+    }
 
     /// The whole config file.
     public static let root = SchemaNode(

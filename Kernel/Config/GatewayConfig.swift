@@ -231,6 +231,18 @@ public struct AuditConfig: Sendable, Equatable {
     public var checkpointEvery: Int
     /// Longest time between signed checkpoints while records arrive.
     public var checkpointIntervalMs: Int
+    /// `audit.enabled`: false turns the ledger off.
+    public var enabled = true
+    /// 0: `sync`; otherwise the `batch(<ms>ms)` commit delay.
+    public var commitDelayMs: Int = 0
+    /// Absolute path of the key the ledger was signed with before `signingKey`, if given.
+    public var previousSigningKey: String?
+    /// Segment rotation: bytes, seconds, closed segments kept.
+    public var rotateBytes: Int64?
+    public var rotateAgeSeconds: Int?
+    public var retainSegments: Int?
+    /// What tools/call records keep of arguments and results.
+    public var record: RecordPolicy = RecordPolicy()
 
     /// Creates audit settings; defaults are the schema's.
     public init(ledger: String, signingKey: String, checkpointEvery: Int = 1000, checkpointIntervalMs: Int = 1000) {
@@ -238,6 +250,40 @@ public struct AuditConfig: Sendable, Equatable {
         self.signingKey = signingKey
         self.checkpointEvery = checkpointEvery
         self.checkpointIntervalMs = checkpointIntervalMs
+    }
+}
+
+/// What a tools/call audit record keeps of the call's arguments and result: `audit.record`.
+public struct RecordPolicy: Sendable, Equatable {
+    public enum Mode: String, Sendable, Equatable {
+        case full, hash, omit
+    }
+    public var arguments: Mode
+    public var result: Mode
+    /// Tool pattern (exact name, or a prefix ending in `*`) → overrides.
+    public var tools: [(pattern: String, arguments: Mode?, result: Mode?)]
+
+    public init(arguments: Mode = .hash, result: Mode = .hash,
+                tools: [(pattern: String, arguments: Mode?, result: Mode?)] = []) {
+        self.arguments = arguments
+        self.result = result
+        self.tools = tools
+    }
+
+    /// The modes for tool `name`: the longest matching pattern's overrides, else the defaults.
+    public func modes(for name: String) -> (arguments: Mode, result: Mode) {
+        var best: (length: Int, arguments: Mode?, result: Mode?)?
+        for t in tools {
+            let matches = t.pattern.hasSuffix("*") ? name.hasPrefix(t.pattern.dropLast()) : name == t.pattern
+            guard matches, t.pattern.count > best?.length ?? -1 else { continue }
+            best = (t.pattern.count, t.arguments, t.result)
+        }
+        return (best?.arguments ?? arguments, best?.result ?? result)
+    }
+
+    public static func == (a: RecordPolicy, b: RecordPolicy) -> Bool {
+        a.arguments == b.arguments && a.result == b.result && a.tools.count == b.tools.count
+            && zip(a.tools, b.tools).allSatisfy { $0.pattern == $1.pattern && $0.arguments == $1.arguments && $0.result == $1.result }
     }
 }
 

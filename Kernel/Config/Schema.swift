@@ -15,6 +15,8 @@ public struct SchemaNode: Sendable {
         case version(Int64)
         /// One of these strings.
         case enumeration([String])
+        /// `true` or `false`.
+        case boolean
         /// A mapping with these keys and no others.
         case object([SchemaField])
         /// A sequence of `items`, at least `minItems` long.
@@ -108,6 +110,8 @@ public enum StringFormat: Sendable, Equatable {
     case path(PathRequirement)
     /// A minisign public key (`RW…`) or the path of a `.pub` file holding one.
     case trustedKey
+    /// Ledger durability: `sync`, or `batch(<ms>ms)` with 1 to 1000 ms.
+    case durability
 
     /// What a path must point to when the config is loaded.
     public enum PathRequirement: Sendable, Equatable {

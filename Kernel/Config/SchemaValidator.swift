@@ -61,6 +61,13 @@ struct SchemaValidator {
             }
             return .int(value)
 
+        case .boolean:
+            guard case .bool(let b) = node.scalar?.value else {
+                typeMismatch(node, expected: "a boolean (true or false)")
+                return nil
+            }
+            return .bool(b)
+
         case .enumeration(let values):
             guard let text = string(node, expected: "a string") else { return nil }
             guard values.contains(text) else {

@@ -33,7 +33,21 @@ extension StringFormat {
         case .trustedKey:
             if case .failure(let reason) = TrustedKey.resolve(value, directory: directory) { return reason.text }
             return nil
+        case .durability:
+            return Self.commitDelayMs(value) == nil
+                ? "invalid durability \(quoted(value)): use \"sync\" or \"batch(<ms>ms)\" with 1 to 1000 ms" : nil
         }
+    }
+
+    /// The commit delay a durability setting means: 0 for `sync`, N for `batch(Nms)`; nil if it is neither.
+    public static func commitDelayMs(_ value: String) -> Int? {
+        if value == "sync" { return 0 }
+        guard value.hasPrefix("batch("), value.hasSuffix("ms)") else { return nil }
+        let digits = value.dropFirst(6).dropLast(3)
+        guard !digits.isEmpty, digits.count <= 4, digits.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+            let ms = Int(digits), (1...1000).contains(ms)
+        else { return nil }
+        return ms
     }
 
     /// `[a-z0-9_-]+`.

@@ -25,6 +25,8 @@ extension Gateway {
         event["tool"] = .string(name)
         event["backend"] = .string(backendName)
         if let task { event["task"] = .string(task) }
+        let recordModes = settings.recordModes(name)
+        recordModes.arguments.record(arguments, as: "arguments", into: &event)
 
         // Policy first, also for names no backend serves, so a denied caller cannot probe which tools exist.
         var context = baseContext(caller, session)
@@ -111,6 +113,7 @@ extension Gateway {
             }
         }
 
+        recordModes.result.record(result, as: "result", into: &event)
         if case .object(var o) = result {
             var meta = o["_meta"]?.objectValue ?? [:]
             meta[correlationMetaKey] = .string(cid)

@@ -1,3 +1,4 @@
+import CSodium
 import Logging
 import MCPGFrames
 import MCPGJSON
@@ -17,15 +18,58 @@ public struct GatewaySettings: Sendable {
     public var serverVersion: String
     public var policyMode: PolicyMode
     public var identityMode: IdentityMode
+    /// What a tools/call record keeps of the arguments and the result, by exposed tool name (`audit.record`).
+    public var recordModes: @Sendable (String) -> (arguments: AuditRecordMode, result: AuditRecordMode) = { _ in
+        (.hash, .hash)
+    }
 
     public init(pageSize: Int = 100, callTimeout: Duration = .seconds(30), serverName: String = "mcpg",
-                serverVersion: String, policyMode: PolicyMode = .all, identityMode: IdentityMode = .first) {
+                serverVersion: String, policyMode: PolicyMode = .all, identityMode: IdentityMode = .first,
+                recordModes: @escaping @Sendable (String) -> (arguments: AuditRecordMode, result: AuditRecordMode) = {
+                    _ in (.hash, .hash)
+                }) {
+        self.recordModes = recordModes
         self.policyMode = policyMode
         self.identityMode = identityMode
         self.pageSize = pageSize
         self.callTimeout = callTimeout
         self.serverName = serverName
         self.serverVersion = serverVersion
+    }
+}
+
+/// How much of a value an audit record keeps.
+public enum AuditRecordMode: String, Sendable {
+    /// The value itself.
+    case full
+    /// Its SHA-256 over the compact JSON, as lowercase hex: proves what it was without keeping it.
+    case hash
+    /// Nothing.
+    case omit
+
+    /// Adds `value` to `event` under `key` (full) or `key_sha256` (hash).
+    func record(_ value: JSON, as key: String, into event: inout JSONObject) {
+        switch self {
+        case .full: event[key] = value
+        case .hash: event[key + "_sha256"] = .string(AuditHash.sha256Hex(value.serialized()))
+        case .omit: break
+        }
+    }
+}
+
+/// SHA-256 for audit records (libsodium).
+enum AuditHash {
+    static func sha256Hex(_ bytes: [UInt8]) -> String {
+        var out = [UInt8](repeating: 0, count: 32)
+        _ = crypto_hash_sha256(&out, bytes, UInt64(bytes.count))
+        let digits = Array("0123456789abcdef".utf8)
+        var hex = [UInt8]()
+        hex.reserveCapacity(64)
+        for b in out {
+            hex.append(digits[Int(b >> 4)])
+            hex.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: hex, as: UTF8.self)
     }
 }
 

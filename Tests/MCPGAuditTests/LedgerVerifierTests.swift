@@ -86,8 +86,10 @@ import Testing
         let (dir, path, key) = try await closedLedger(events: 12, every: 5)
         _ = dir
         var lines = try LedgerFileText.lines(path)
-        // Rewrite event 2 and recompute the whole chain, checkpoint heads included, keeping the old signatures.
+        // Rewrite event 2 and recompute the whole chain, checkpoint heads and Merkle roots included, keeping the old
+        // signatures.
         var prev = RecordLine.zeroHash
+        var tree = MerkleFrontier()
         for i in lines.indices {
             var parsed = try RecordLine.parse(ArraySlice(lines[i].utf8)).get()
             if i == 1, case .event(var event) = parsed.body, case .object(var object) = event {
@@ -97,11 +99,13 @@ import Testing
             }
             if case .checkpoint(var c) = parsed.body {
                 c.head = prev
+                c.root = Hex.encode(tree.root)
                 parsed.body = .checkpoint(c)
             }
             let (line, hash) = RecordLine.encode(seq: parsed.seq, ts: parsed.ts, prev: prev, body: parsed.body)
             lines[i] = String(decoding: line.dropLast(), as: UTF8.self)
             prev = hash
+            tree.append(recordHash: Hex.decode(hash)!)
         }
         try LedgerFileText.write(lines, to: path)
         #expect(verify(path, key: key).problem == "checkpoint at record 6: bad signature")
@@ -149,7 +153,7 @@ import Testing
         #expect(!report.ok)
         let otherID = String(other.keyID.reversed().map { String(format: "%02X", $0) }.joined())
         let ownID = String(key.keyID.reversed().map { String(format: "%02X", $0) }.joined())
-        #expect(report.problem == "checkpoint at record 6: key id \(ownID) is not the given key \(otherID)")
+        #expect(report.problem == "checkpoint at record 6: key id \(ownID) is not a given key (\(otherID))")
 
         // Right key id, wrong public key: the signature fails.
         let impostor = LedgerVerifier.verify(path: path, publicKey: other.publicKey, keyID: key.keyID)

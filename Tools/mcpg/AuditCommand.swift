@@ -1,5 +1,6 @@
 import ArgumentParser
 import MCPGAudit
+import MCPGJSON
 import MCPGLoader
 
 #if canImport(Glibc)
@@ -13,7 +14,7 @@ struct AuditCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "audit",
         abstract: "Work with the audit ledger: the tamper-evident record of every call the gateway decided.",
-        subcommands: [Verify.self])
+        subcommands: [Verify.self, Prove.self, Export.self, VerifyProof.self])
 
     /// `mcpg audit verify LEDGER --key PUB [--allow-unsealed]`.
     struct Verify: ParsableCommand {
@@ -45,31 +46,176 @@ struct AuditCommand: ParsableCommand {
 
         @Option(
             help: ArgumentHelp(
-                "The audit signing key's public half: a minisign .pub file, or the key itself (RWQ…).",
+                "The audit signing key's public half: a minisign .pub file, or the key itself (RWQ…). Repeat it to "
+                    + "accept a key change the previous key did not endorse.",
                 valueName: "PUB"))
-        var key: String
+        var key: [String]
 
         @Flag(help: "Accept records after the last checkpoint (with a warning) instead of failing.")
         var allowUnsealed = false
 
+        func validate() throws {
+            guard !key.isEmpty else { throw ValidationError("Missing expected argument '--key <PUB>'") }
+        }
+
         func run() throws {
-            let publicKey: MinisignPublicKey
-            do {
-                publicKey = try MinisignPublicKey(keyOrFile: key)
-            } catch {
-                writeStderr("\(ledger): error: \(error)")
-                throw ExitCode(1)
-            }
-            let report = LedgerVerifier.verify(
-                path: ledger, publicKey: publicKey.key, keyID: publicKey.keyID, allowUnsealedTail: allowUnsealed)
+            let keys = try trustedKeys(key, subject: ledger)
+            let report = LedgerVerifier.verify(path: ledger, keys: keys, allowUnsealedTail: allowUnsealed)
             for warning in report.warnings { writeStderr("\(ledger): warning: \(warning)") }
             guard report.ok, report.problem == nil else {
                 writeStderr("\(ledger): error: \(report.problem ?? "verification failed")")
                 throw ExitCode(1)
             }
-            print("ok: \(report.records) records, \(report.checkpoints) checkpoints, head \(report.head)")
+            print("ok: \(report.records) records, \(report.checkpoints) checkpoints, head \(report.head), "
+                  + "root \(report.root)")
         }
     }
+
+    /// `mcpg audit prove LEDGER SEQ [--checkpoint CSEQ]`.
+    struct Prove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print an inclusion proof for one record, to show it to an auditor without the ledger.",
+            discussion: """
+                Writes a JSON proof bundle to stdout: the record's line, its Merkle audit path and the signed \
+                checkpoint it leads to (the newest one, or --checkpoint). `mcpg audit verify-proof` checks it with \
+                only the public key. Needs no key.
+
+                Example:
+                  mcpg audit prove data/audit.ledger 1042 > record-1042.proof.json
+                """)
+
+        @Argument(help: ArgumentHelp("The ledger file.", valueName: "LEDGER"))
+        var ledger: String
+        @Argument(help: ArgumentHelp("The record's seq.", valueName: "SEQ"))
+        var seq: Int64
+        @Option(help: ArgumentHelp("Seq of the checkpoint record to prove against (default: the newest).",
+                                   valueName: "CSEQ"))
+        var checkpoint: Int64?
+
+        func run() throws {
+            try printBundle(ledger: ledger, from: seq, to: seq, checkpoint: checkpoint)
+        }
+    }
+
+    /// `mcpg audit export LEDGER --from A --to B [--checkpoint CSEQ]`.
+    struct Export: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write records A…B with their inclusion proofs as one bundle that verifies offline.",
+            discussion: """
+                The bundle (JSON, to stdout) holds each record's line, its Merkle audit path and the signed \
+                checkpoint they lead to; consecutive records also chain, so the range is shown complete. Check it \
+                with `mcpg audit verify-proof BUNDLE --key PUB`.
+
+                Example:
+                  mcpg audit export data/audit.ledger --from 1000 --to 1100 > incident-42.bundle.json
+                """)
+
+        @Argument(help: ArgumentHelp("The ledger file.", valueName: "LEDGER"))
+        var ledger: String
+        @Option(help: ArgumentHelp("Seq of the first record.", valueName: "A"))
+        var from: Int64
+        @Option(help: ArgumentHelp("Seq of the last record.", valueName: "B"))
+        var to: Int64
+        @Option(help: ArgumentHelp("Seq of the checkpoint record to prove against (default: the newest).",
+                                   valueName: "CSEQ"))
+        var checkpoint: Int64?
+
+        func run() throws {
+            try printBundle(ledger: ledger, from: from, to: to, checkpoint: checkpoint)
+        }
+    }
+
+    /// `mcpg audit verify-proof BUNDLE --key PUB`.
+    struct VerifyProof: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify-proof",
+            abstract: "Check a proof or export bundle with only the public key.",
+            discussion: """
+                Checks each record's hash, its Merkle audit path up to the checkpoint's root, the checkpoint's \
+                signature, and that consecutive records chain. Prints "ok: …" and exits 0, or prints the problem \
+                and exits 1.
+
+                Example:
+                  mcpg audit verify-proof record-1042.proof.json --key keys/audit.pub
+                """)
+
+        @Argument(help: ArgumentHelp("The bundle file, or - for stdin.", valueName: "BUNDLE"))
+        var bundle: String
+        @Option(help: ArgumentHelp("A public key the checkpoint may be signed with (repeatable).", valueName: "PUB"))
+        var key: [String]
+
+        func validate() throws {
+            guard !key.isEmpty else { throw ValidationError("Missing expected argument '--key <PUB>'") }
+        }
+
+        func run() throws {
+            let keys = try trustedKeys(key, subject: bundle)
+            let json: JSON
+            do {
+                let bytes = bundle == "-" ? readAllStdin() : try readFileBytes(bundle)
+                json = try JSON.parse(bytes)
+            } catch {
+                writeStderr("\(bundle): error: not a JSON proof bundle: \(error)")
+                throw ExitCode(1)
+            }
+            switch LedgerProof.verify(json, keys: keys) {
+            case .success(let verified): print(verified.description)
+            case .failure(let error):
+                writeStderr("\(bundle): error: \(error.message)")
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+/// Reads `--key` values (files or RW… keys) as trusted ledger keys, or exits 1 naming the bad one.
+private func trustedKeys(_ values: [String], subject: String) throws -> [LedgerTrustedKey] {
+    var keys: [LedgerTrustedKey] = []
+    for value in values {
+        do {
+            let key = try MinisignPublicKey(keyOrFile: value)
+            keys.append(LedgerTrustedKey(publicKey: key.key, keyID: key.keyID))
+        } catch {
+            writeStderr("\(subject): error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+    return keys
+}
+
+private func printBundle(ledger: String, from: Int64, to: Int64, checkpoint: Int64?) throws {
+    do throws(LedgerError) {
+        let bundle = try LedgerProof.bundle(path: ledger, from: from, to: to, checkpointSeq: checkpoint)
+        print(String(decoding: bundle.serialized(), as: UTF8.self))
+    } catch {
+        writeStderr("\(ledger): error: \(error.message)")
+        throw ExitCode(1)
+    }
+}
+
+private func readFileBytes(_ path: String) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { throw BundleReadError(text: "cannot open: \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
+    return readAll(fd)
+}
+
+private func readAllStdin() -> [UInt8] { readAll(0) }
+
+private func readAll(_ fd: Int32) -> [UInt8] {
+    var out: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 16)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        out.append(contentsOf: chunk[..<n])
+    }
+    return out
+}
+
+private struct BundleReadError: Error, CustomStringConvertible {
+    var text: String
+    var description: String { text }
 }
 
 /// Writes one line to standard error (fd 2 directly: the C `stderr` global is not concurrency-safe in Swift 6).

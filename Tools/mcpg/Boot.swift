@@ -61,7 +61,8 @@ enum Boot {
     /// The running parts of a gateway.
     struct Parts {
         var gateway: Gateway
-        var ledger: Ledger
+        /// nil when `audit.enabled` is false.
+        var ledger: Ledger?
         var sinks: [(label: String, instance: PluginInstance)]
     }
 
@@ -94,15 +95,27 @@ enum Boot {
             BackendSettings(name: b.name, prefix: b.prefix, grace: .seconds(b.graceSeconds),
                             refresh: b.refreshSeconds > 0 ? .seconds(b.refreshSeconds) : nil)
         })
-        let ledger: Ledger
-        do throws(any Error) {
+        var ledger: Ledger?
+        if !config.audit.enabled {
+            logger.warning("audit ledger is off (audit.enabled: false): calls are not recorded and sinks get nothing")
+        } else { do throws(any Error) {
             let key = try MinisignSecretKey(contentsOfFile: config.audit.signingKey)
             let signer = try LedgerSigner(keyID: key.keyID, secretKey: key.secretKeyBytes)
-            ledger = try Ledger(path: config.audit.ledger, signer: signer, checkpointEvery: config.audit.checkpointEvery,
-                                checkpointInterval: .milliseconds(config.audit.checkpointIntervalMs), logger: logger)
+            let a = config.audit
+            var previous: LedgerSigner?
+            if let file = a.previousSigningKey {
+                let old = try MinisignSecretKey(contentsOfFile: file)
+                previous = try LedgerSigner(keyID: old.keyID, secretKey: old.secretKeyBytes)
+            }
+            let options = LedgerOptions(
+                checkpointEvery: a.checkpointEvery, checkpointInterval: .milliseconds(a.checkpointIntervalMs),
+                commitDelay: a.commitDelayMs > 0 ? .milliseconds(a.commitDelayMs) : nil,
+                rotateBytes: a.rotateBytes, rotateInterval: a.rotateAgeSeconds.map { .seconds($0) },
+                retainSegments: a.retainSegments, previousSigner: previous)
+            ledger = try Ledger(path: a.ledger, signer: signer, options: options, logger: logger)
         } catch {
             throw ConfigError([ConfigDiagnostic(SourceLocation(file: config.file, line: 0, column: 0), "audit: \(error)")])
-        }
+        } }
         var sealer = SessionSealer.ephemeral()
         if let keyFile = config.server.http?.sessionKeyFile {
             do throws(any Error) {
@@ -118,11 +131,16 @@ enum Boot {
         let gateway = Gateway(
             identity: (stages[.identity] ?? []).map(stage), policy: (stages[.policy] ?? []).map(stage),
             transforms: (stages[.transforms] ?? []).map(stage), backends: backendStages, store: store,
-            audit: LedgerTrail(ledger: ledger),
+            audit: ledger.map { LedgerTrail(ledger: $0) as any AuditTrail } ?? NoAudit(),
             settings: GatewaySettings(
                 pageSize: config.server.pageSize, callTimeout: timeout, serverVersion: version,
                 policyMode: PolicyMode(rawValue: config.policyMode.rawValue) ?? .all,
-                identityMode: IdentityMode(rawValue: config.identityMode.rawValue) ?? .first),
+                identityMode: IdentityMode(rawValue: config.identityMode.rawValue) ?? .first,
+                recordModes: { [record = config.audit.record] name in
+                    let m = record.modes(for: name)
+                    return (AuditRecordMode(rawValue: m.arguments.rawValue) ?? .hash,
+                            AuditRecordMode(rawValue: m.result.rawValue) ?? .hash)
+                }),
             sessions: sessions, logger: logger)
         // Every backend is listed at once. One that cannot be is left out (and retried while the gateway runs)
         // unless its entry says `unavailable: refuse`; a name or URI two backends serve is a config error.

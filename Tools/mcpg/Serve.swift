@@ -92,7 +92,7 @@ struct Serve: AsyncParsableCommand {
         do { try await serviceGroup.run() } catch { failure = error }
 
         parts.gateway.sessions.closeAll()
-        do { try await parts.ledger.close() } catch {
+        do { try await parts.ledger?.close() } catch {
             logger.critical("closing the audit ledger failed", metadata: ["mcpg.error": "\(error)"])
             failure = failure ?? error
         }
@@ -131,13 +131,13 @@ struct CatalogKeeper: Service {
 /// Feeds every durable ledger record to each sink through its own bounded queue: a slow or dead sink never
 /// blocks calls; records it cannot take are dropped, counted and logged (they stay in the ledger).
 struct SinkPump: Sendable {
-    let ledger: Ledger
+    let ledger: Ledger?
     let sinks: [(label: String, instance: PluginInstance)]
     let logger: Logger
     static let queueLimit = 10_000
 
     func run() async {
-        guard !sinks.isEmpty else { return }
+        guard let ledger, !sinks.isEmpty else { return }
         let source = await ledger.committedRecords()
         var queues: [AsyncStream<[UInt8]>.Continuation] = []
         await withTaskGroup(of: Void.self) { group in
