@@ -64,3 +64,26 @@ def assert_not_slowed(baseline_s: float, with_dead_sink_s: float) -> None:
     """A dead receiver may cost a little, never a wait per call: < 2x the baseline + 50 ms for the burst."""
     assert with_dead_sink_s < 2 * baseline_s + 0.05, (
         f"50 calls took {with_dead_sink_s:.3f}s with the receiver down vs {baseline_s:.3f}s without the sink")
+
+
+def start_dead_sink_and_compare(tmp_path: Path, sinks_yaml: str) -> Gateway:
+    """Starts a gateway without the sink and one whose sink's receiver is down, times 50-call bursts on each in
+    turn (5 rounds, best of each, so load from elsewhere hits both alike) and asserts the sink did not slow calls.
+    Returns the gateway with the dead sink, still running (the caller stops it)."""
+    base = start_gateway(make_config(tmp_path / "base"))
+    try:
+        gw = start_with_sink(tmp_path / "dead", sinks_yaml)
+        try:
+            make_calls(base, 10)
+            make_calls(gw, 10)
+            baseline, dead = [], []
+            for _ in range(5):
+                baseline.append(make_calls(base, 50)[0])
+                dead.append(make_calls(gw, 50)[0])
+            assert_not_slowed(min(baseline), min(dead))
+        except BaseException:
+            gw.stop()
+            raise
+    finally:
+        base.stop()
+    return gw

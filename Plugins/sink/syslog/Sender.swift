@@ -84,7 +84,7 @@ final class SyslogSender: Sendable {
                 if monotonicMs() - lastDropReport >= 10_000, reportDrops() { lastDropReport = monotonicMs() }
                 if pending.isEmpty { pending = buffer.take(max: 64) }
                 if pending.isEmpty {
-                    usleep(5_000)
+                    usleep(20_000)
                     continue
                 }
                 if socket < 0 {
