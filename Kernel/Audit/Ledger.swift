@@ -212,15 +212,13 @@ public actor Ledger {
                 logger.warning(
                     "audit ledger's last record lacked its newline; added", metadata: ["mcpg.audit.path": "\(path)"])
             }
-            /// Writes one record now (before any append), durably.
-            func writeNow(_ body: RecordBody, prefix: [UInt8] = []) throws(LedgerError) -> LedgerReceipt {
+            /// Writes one record now (before any append), durably. `nil` writes a checkpoint of what is there.
+            func writeNow(_ given: RecordBody?, ts: String = UTCTimestamp.now(), prefix: [UInt8] = [])
+                throws(LedgerError) -> LedgerReceipt
+            {
                 let seq = tail.lastSeq + 1
-                let ts = UTCTimestamp.now()
-                var body = body
-                if case .checkpoint = body {
-                    body = .checkpoint(Ledger.checkpoint(signer, size: tail.lastSeq, head: tail.lastHash,
-                                                         root: frontier.root, ts: ts))
-                }
+                let body = given ?? .checkpoint(
+                    Ledger.checkpoint(signer, size: tail.lastSeq, head: tail.lastHash, root: frontier.root, ts: ts))
                 let (line, hash) = RecordLine.encode(seq: seq, ts: ts, prev: tail.lastHash, body: body)
                 try POSIXFile.writeAll(fd, prefix + line, path: path)
                 try POSIXFile.sync(fd, path: path)
@@ -274,9 +272,11 @@ public actor Ledger {
                     endorsement = Sodium.base64(previous.sign(
                         KeyBody.endorsedMessage(keyID: signer.keyIDHex, publicKey: pk, previousKeyID: oldKey, ts: ts)))
                 }
-                _ = try writeNow(.key(KeyBody(keyID: signer.keyIDHex, publicKey: pk, previousKeyID: oldKey,
-                                              endorsement: endorsement)))
-                _ = try writeNow(.checkpoint(CheckpointBody(size: 0, head: "", root: "", keyID: "", sig: "")))
+                // The endorsement signs the key record's own `ts`.
+                _ = try writeNow(
+                    .key(KeyBody(keyID: signer.keyIDHex, publicKey: pk, previousKeyID: oldKey, endorsement: endorsement)),
+                    ts: ts)
+                _ = try writeNow(nil)
                 logger.notice(
                     "audit ledger signing key changed; key record appended",
                     metadata: [

@@ -153,9 +153,11 @@ private struct Builder {
             guard let unavailable = v["unavailable"]?.stringValue, let grace = v["grace_s"]?.intValue,
                 let refresh = v["refresh_s"]?.intValue
             else { return nil }
-            backends.append(BackendRef(
+            var backend = BackendRef(
                 name: member.key, location: pair.key.location, ref: ref, prefix: v["prefix"]?.stringValue,
-                refuseWhenUnavailable: unavailable == "refuse", graceSeconds: Int(grace), refreshSeconds: Int(refresh)))
+                refuseWhenUnavailable: unavailable == "refuse", graceSeconds: Int(grace), refreshSeconds: Int(refresh))
+            backend.callsTools = v["calls_tools"]?.boolValue ?? false
+            backends.append(backend)
         }
 
         guard let identity = chain("identity"), let policy = chain("policy"), let transforms = chain("transforms"),

@@ -58,6 +58,15 @@ public enum ConfigSchema {
                     "Seconds between re-reads of the backend's lists, besides those its change notifications "
                         + "trigger. 0: only on notifications."),
                 default: 300),
+            SchemaField(
+                "calls_tools",
+                SchemaNode(
+                    .boolean,
+                    "Whether the backend may call the gateway's tools while it serves a call (a `pipeline` does). "
+                        + "Each such call runs as the calling principal, through policy, transforms and the ledger, "
+                        + "and its record names the outer call as `parent`. Off by default, so that no backend (an "
+                        + "upstream MCP server, say) can make the gateway act for a caller on its own."),
+                default: false),
         ]),
         "A backend: the plugin that serves it, its settings, and how its catalog joins the gateway's.",
         definitionName: "backendRef")

@@ -325,6 +325,22 @@ public struct PluginRef: Sendable, Equatable {
     public func configDiagnostic(_ message: String) -> ConfigDiagnostic {
         ConfigDiagnostic(configNode?.location ?? location, message)
     }
+
+    /// A diagnostic for a plugin's own message about its config. A message that starts with a JSON pointer into
+    /// the config block and `: ` (`/tools/0/steps/2/call: no tool "x"`) is placed at that value's line and column;
+    /// anything else at the config block.
+    public func configDiagnostic(pluginMessage: String, prefix: String) -> ConfigDiagnostic {
+        let scalars = Array(pluginMessage.utf8)
+        if scalars.first == UInt8(ascii: "/"), let node = configNode,
+            let colon = scalars.indices.first(where: { $0 + 1 < scalars.count && scalars[$0] == 0x3A && scalars[$0 + 1] == 0x20 })
+        {
+            let pointer = String(decoding: scalars[..<colon], as: UTF8.self)
+            if !pointer.contains(" "), let target = node.node(atPointer: pointer) {
+                return ConfigDiagnostic(target.location, prefix + pluginMessage)
+            }
+        }
+        return configDiagnostic(prefix + pluginMessage)
+    }
 }
 
 /// One entry of `backends`.
@@ -343,6 +359,8 @@ public struct BackendRef: Sendable, Equatable {
     public var graceSeconds: Int
     /// Seconds between periodic re-reads of its lists (0: none).
     public var refreshSeconds: Int
+    /// `calls_tools`: the backend may call the gateway's tools as the calling principal.
+    public var callsTools = false
 
     /// Creates a backend entry; defaults are the schema's.
     public init(name: String, location: SourceLocation, ref: PluginRef, prefix: String? = nil,

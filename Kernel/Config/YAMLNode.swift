@@ -54,6 +54,35 @@ public struct YAMLNode: Sendable, Equatable {
     /// The value of the first pair whose key is `key`, if this node is a mapping.
     public subscript(key: String) -> YAMLNode? { pair(forKey: key)?.value }
 
+    /// The node a JSON pointer (RFC 6901: `/a/0/b`, `~1` for `/`, `~0` for `~`) names below this one, if any.
+    public func node(atPointer pointer: String) -> YAMLNode? {
+        guard pointer.hasPrefix("/") else { return pointer.isEmpty ? self : nil }
+        var node = self
+        for raw in pointer.dropFirst().split(separator: "/", omittingEmptySubsequences: false) {
+            var token = ""
+            var tilde = false
+            for c in raw {
+                if tilde {
+                    token.append(c == "1" ? "/" : c == "0" ? "~" : c)
+                    tilde = false
+                } else if c == "~" {
+                    tilde = true
+                } else {
+                    token.append(c)
+                }
+            }
+            if let items = node.items {
+                guard let i = Int(token), i >= 0, i < items.count else { return nil }
+                node = items[i]
+            } else if let next = node[token] {
+                node = next
+            } else {
+                return nil
+            }
+        }
+        return node
+    }
+
     /// How messages name the node's type: "a mapping", "a sequence", "a string", "an integer", "a number",
     /// "a boolean" or "null".
     public var typeDescription: String {

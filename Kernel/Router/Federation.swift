@@ -12,12 +12,17 @@ public struct BackendSettings: Sendable {
     public var grace: Duration
     /// Time between periodic re-reads of its lists; nil: only on its change notifications.
     public var refresh: Duration?
+    /// Whether the backend may call the gateway's tools during a call (`backends.<name>.calls_tools`), as the
+    /// calling principal: what a pipeline does.
+    public var callsTools: Bool
 
-    public init(name: String, prefix: String? = nil, grace: Duration = .seconds(30), refresh: Duration? = nil) {
+    public init(name: String, prefix: String? = nil, grace: Duration = .seconds(30), refresh: Duration? = nil,
+                callsTools: Bool = false) {
         self.name = name
         self.prefix = prefix
         self.grace = grace
         self.refresh = refresh
+        self.callsTools = callsTools
     }
 }
 

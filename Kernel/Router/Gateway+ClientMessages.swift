@@ -7,10 +7,17 @@ extension Gateway {
     /// above the session's `logging/setLevel`); requests (sampling, elicitation, roots) pass only when the client
     /// declared it can answer them, under an id of the gateway's, and the client's answer goes back to the backend
     /// through `client_response` (GW-5, GW-6). Returns false for what cannot be delivered.
-    func forwarder(_ emit: (@Sendable (JSON) -> Bool)?, session: Session, backend: Stage) -> (@Sendable (JSON) -> Bool)? {
-        if emit == nil && !session.modern { return nil }
+    func forwarder(_ emit: (@Sendable (JSON) -> Bool)?, session: Session, backend: Stage,
+                   inner: InnerCalls? = nil) -> (@Sendable (JSON) -> Bool)? {
+        if emit == nil && !session.modern && inner == nil { return nil }
         return { @Sendable message in
             guard let method = message["method"]?.stringValue else { return false }
+            if method == "tools/call", let pluginID = message["id"], let inner {
+                // A backend calling the gateway's own tools (a pipeline step): never sent to the client.
+                self.innerCall(inner, params: message["params"], pluginID: pluginID, session: session,
+                               emit: emit, backend: backend)
+                return true
+            }
             if let pluginID = message["id"], session.modern {
                 // No requests to a 2026-07-28 client: they become input requests of the call's answer (NEXT-6).
                 guard let bridge = session.inputBridge,

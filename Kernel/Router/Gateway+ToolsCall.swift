@@ -8,7 +8,7 @@ public let correlationMetaKey = "dev.mcpg/correlationId"
 extension Gateway {
     /// tools/call: policy → request transforms → backend → response transforms → durable audit record → answer.
     func callTool(id: RequestID, params: JSON?, identity: Identity, caller: Caller, session: Session,
-                  emit: (@Sendable (JSON) -> Bool)?, task: String? = nil) async -> Reply {
+                  emit: (@Sendable (JSON) -> Bool)?, task: String? = nil, parent: InnerCalls? = nil) async -> Reply {
         let start = ContinuousClock.now
         let cid = RandomID.correlation()
         guard let name = params?["name"]?.stringValue else {
@@ -25,6 +25,10 @@ extension Gateway {
         event["tool"] = .string(name)
         event["backend"] = .string(backendName)
         if let task { event["task"] = .string(task) }
+        if let parent {
+            event["parent"] = .string(parent.correlationID)
+            event["via"] = .string(parent.backend)
+        }
         let recordModes = settings.recordModes(name)
         recordModes.arguments.record(arguments, as: "arguments", into: &event)
 
@@ -71,7 +75,11 @@ extension Gateway {
 
         var call: JSONObject = ["name": .string(entry.upstreamName), "arguments": arguments, "principal": principalJSON]
         if let meta = ModernMeta.forBackend(params?["_meta"]) { call["_meta"] = meta }
-        let forward = forwarder(emit, session: session, backend: backend)
+        let inner = store.settings(of: entry.backend)?.callsTools == true
+            ? InnerCalls(identity: identity, caller: caller, correlationID: cid, backend: entry.backend,
+                         depth: (parent?.depth ?? 0) + 1)
+            : nil
+        let forward = forwarder(emit, session: session, backend: backend, inner: inner)
         var result: JSON
         switch await backend.caller.call(op: "call_tool", request: .object(call), timeout: settings.callTimeout, emit: forward) {
         case .success(let r):

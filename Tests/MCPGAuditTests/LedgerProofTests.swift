@@ -69,6 +69,30 @@ import Testing
         #expect(verify(path, key: key).problem == "checkpoint at record 8: Merkle root does not match records 1-7")
     }
 
+    @Test func aCheckpointForgedWithAnotherKeyIsNamedEvenWhenThatKeyIsGiven() async throws {
+        let dir = try TempDir()
+        let path = dir.file("audit.ledger")
+        let key = TestKey()
+        let ledger = try openLedger(path, key: key, every: 5)
+        try await appendEvents(ledger, count: 10)
+        try await ledger.close()
+        // Someone with write access and their own key re-signs the second checkpoint (record 12), correctly.
+        let mallory = TestKey()
+        var lines = try LedgerFileText.lines(path)
+        let parsed = try RecordLine.parse(ArraySlice(lines[11].utf8)).get()
+        guard case .checkpoint(let c) = parsed.body else { Issue.record("line 12 is not a checkpoint"); return }
+        let forged = Ledger.checkpoint(
+            try mallory.signer(), size: c.size, head: c.head, root: Hex.decode(c.root)!, ts: parsed.ts)
+        let (line, _) = RecordLine.encode(seq: parsed.seq, ts: parsed.ts, prev: parsed.prev, body: .checkpoint(forged))
+        lines[11] = String(decoding: line.dropLast(), as: UTF8.self)
+        try LedgerFileText.write(lines, to: path)
+        let report = LedgerVerifier.verify(path: path, keys: trusted(key, mallory))
+        #expect(!report.ok)
+        #expect(
+            report.problem == "checkpoint at record 12: signed by key \(LedgerKeyID.text(mallory.keyID)), but the "
+                + "ledger's key is \(LedgerKeyID.text(key.keyID)) and no key record changed it")
+    }
+
     @Test func proofsVerifyWithOnlyThePublicKeyAndAlteredRecordsFail() async throws {
         let dir = try TempDir()
         let path = dir.file("audit.ledger")

@@ -116,3 +116,35 @@ import Testing
             ])
     }
 }
+
+/// Plugins point at the value their config problem is about with a JSON pointer; the diagnostic lands there.
+@Suite struct PointerTests {
+    @Test func pointersNameNodesAndPlaceMessages() throws {
+        let (node, diagnostics) = YAMLParserTests.parse("""
+            tools:
+              - name: a
+                steps:
+                  - call: x
+                  - { set: { v: 1 } }
+              - name: "b/c~d"
+            "b/c~d": 3
+            """)
+        #expect(diagnostics.isEmpty)
+        let root = try #require(node)
+        #expect(root.node(atPointer: "/tools/0/steps/1/set/v")?.location.line == 5)
+        #expect(root.node(atPointer: "/tools/0/steps/0/call")?.location.line == 4)
+        #expect(root.node(atPointer: "/b~1c~0d")?.location.line == 7)
+        #expect(root.node(atPointer: "/tools/2") == nil)
+        #expect(root.node(atPointer: "/tools/x") == nil)
+        #expect(root.node(atPointer: "")?.location.line == 1)
+
+        let ref = PluginRef(plugin: "pipeline", config: [:], location: SourceLocation(file: "t.yaml", line: 20, column: 3),
+                            pluginLocation: SourceLocation(file: "t.yaml", line: 20, column: 11), configNode: root, path: "backends.p")
+        let placed = ref.configDiagnostic(pluginMessage: "/tools/0/steps/0/call: no tool \"x\"", prefix: "p: ")
+        #expect(placed.location.line == 4)
+        #expect(placed.message == "p: /tools/0/steps/0/call: no tool \"x\"")
+        // No pointer, or one that names nothing: at the config block.
+        #expect(ref.configDiagnostic(pluginMessage: "bad", prefix: "").location.line == 1)
+        #expect(ref.configDiagnostic(pluginMessage: "/nope/3: bad", prefix: "").location.line == 1)
+    }
+}

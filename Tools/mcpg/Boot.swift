@@ -80,7 +80,7 @@ enum Boot {
                 let instance = try PluginInstance.create(p.plugin, config: p.config, label: p.ref.path, logger: logger)
                 stages[p.section, default: []].append((p, instance))
             } catch {
-                diagnostics.append(p.ref.configDiagnostic(error.message))
+                diagnostics.append(createDiagnostic(p.ref, error.message))
             }
         }
         if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
@@ -93,7 +93,7 @@ enum Boot {
         for (b, e) in zip(config.backends, stages[.backends] ?? []) { backendStages[b.name] = stage(e) }
         let store = CatalogStore(settings: config.backends.map { b in
             BackendSettings(name: b.name, prefix: b.prefix, grace: .seconds(b.graceSeconds),
-                            refresh: b.refreshSeconds > 0 ? .seconds(b.refreshSeconds) : nil)
+                            refresh: b.refreshSeconds > 0 ? .seconds(b.refreshSeconds) : nil, callsTools: b.callsTools)
         })
         var ledger: Ledger?
         if !config.audit.enabled {
@@ -191,7 +191,7 @@ enum Boot {
                 let instance = try PluginInstance.create(p.plugin, config: p.config, label: p.ref.path, logger: logger)
                 stages[b.name] = Stage(plugin: p.ref.plugin, label: p.ref.path, caller: InstanceCaller(instance: instance))
             } catch {
-                diagnostics.append(p.ref.configDiagnostic(error.message))
+                diagnostics.append(createDiagnostic(p.ref, error.message))
             }
         }
         if !diagnostics.isEmpty { throw ConfigError(diagnostics) }
@@ -265,6 +265,19 @@ struct InstanceCaller: PluginCaller {
             return .failure(StageFailure(.plugin(code: reply.errorCode ?? -32603, message: reply.errorMessage ?? "")))
         }
     }
+}
+
+/// Where a plugin's `create` failure is reported: at the config value its message points to (a message starting
+/// with a JSON pointer and `: `), else at its config block.
+func createDiagnostic(_ ref: PluginRef, _ message: String) -> ConfigDiagnostic {
+    let bytes = Array(message.utf8)
+    let marker = Array("failed to start: ".utf8)
+    guard bytes.count >= marker.count,
+        let start = (0...(bytes.count - marker.count)).first(where: { bytes[$0..<($0 + marker.count)].elementsEqual(marker) })
+    else { return ref.configDiagnostic(message) }
+    let end = start + marker.count
+    return ref.configDiagnostic(
+        pluginMessage: String(decoding: bytes[end...], as: UTF8.self), prefix: String(decoding: bytes[..<end], as: UTF8.self))
 }
 
 /// The router's audit trail, backed by the ledger.
