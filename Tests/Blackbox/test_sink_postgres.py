@@ -176,8 +176,8 @@ def test_dead_database_does_not_slow_calls_and_drops_are_logged(tmp_path: Path) 
 
 def test_bad_config_is_refused(tmp_path: Path) -> None:
     cfg = sink_config(tmp_path / "table", '  - plugin: postgres\n    config: { database: a, user: u, table: "t; DROP" }')
-    r = run_mcpg("config", "validate", cfg.path)
+    r = run_mcpg("config", "validate", cfg.path, timeout=90)
     assert r.returncode != 0 and "table" in r.stdout + r.stderr, r.stdout + r.stderr
     cfg = sink_config(tmp_path / "env", "  - plugin: postgres\n    config: { database: a, user: u, password_env: NO_SUCH_PG_VAR }")
-    r = run_mcpg("serve", "--config", cfg.path, timeout=20)
+    r = run_mcpg("serve", "--config", cfg.path, timeout=90)
     assert r.returncode != 0 and "NO_SUCH_PG_VAR is not set" in r.stderr, r.stderr

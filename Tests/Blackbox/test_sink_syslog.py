@@ -365,9 +365,9 @@ def test_bad_config_is_refused(tmp_path: Path) -> None:
                           ('address: "127.0.0.1:514", max_message_size: 100', "max_message_size"),
                           ('address: "127.0.0.1:514", colour: red', "colour")]:
         cfg = sink_config(tmp_path / needle, f"  - plugin: syslog\n    config: {{ {extra} }}")
-        r = run_mcpg("config", "validate", cfg.path)
+        r = run_mcpg("config", "validate", cfg.path, timeout=90)
         assert r.returncode != 0, (extra, r.stdout, r.stderr)
         assert needle in (r.stdout + r.stderr), (extra, r.stdout, r.stderr)
     cfg = sink_config(tmp_path / "noport", '  - plugin: syslog\n    config: { address: "nohost" }')
-    r = run_mcpg("serve", "--config", cfg.path, timeout=20)
+    r = run_mcpg("serve", "--config", cfg.path, timeout=90)
     assert r.returncode != 0 and "has no :port" in r.stderr, r.stderr

@@ -202,5 +202,5 @@ def test_bad_config_is_refused(tmp_path: Path) -> None:
                                 ("hdr", 'headers: { X-MCPG-Signature: forged }', "set by the plugin"),
                                 ("tls", 'tls: { ca_file: /etc/hostname }', "not https")]:
         cfg = sink_config(tmp_path / name, f'  - plugin: webhook\n    config: {{ url: "http://127.0.0.1:9/h", {extra} }}')
-        r = run_mcpg("serve", "--config", cfg.path, timeout=20)
+        r = run_mcpg("serve", "--config", cfg.path, timeout=90)
         assert r.returncode != 0 and needle in r.stderr, (extra, r.stderr)
