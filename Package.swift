@@ -40,6 +40,14 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ("backend", "mock", "MockPlugin", [], ""),
     ("backend", "mcp", "MCPBackendPlugin", ["MCPClient"], "Plugin"),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
+    ("sink", "prometheus", "PrometheusPlugin", [
+        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+    ], ""),
+    ("sink", "otel", "OTelPlugin", [
+        .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+    ], ""),
     ("sink", "syslog", "SyslogPlugin", ["SinkBuffer"], ""),
     ("sink", "webhook", "WebhookPlugin", [
         "SinkBuffer", "CSodium", .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -92,7 +92,16 @@ public final class PluginInstance: Sendable {
             expire(box, PluginReply.error(code: PluginReply.cancelledCode, message: "request cancelled"))
         }
         DeadlineTimer.shared.cancel(timer)
+        if !reply.ok { countError(reply, op: op) }
         return reply
+    }
+
+    /// Counts a failed call in `mcpg_plugin_errors_total{plugin,op}`, unless the caller cancelled it or the plugin
+    /// does not have the op (-32601: an optional op it does not implement is not a failure).
+    private func countError(_ reply: PluginReply, op: String) {
+        let code = reply.errorCode
+        guard code != PluginReply.cancelledCode, code != -32601 else { return }
+        context.metrics.record(.counter, name: "mcpg_plugin_errors_total", value: 1, labels: [("plugin", label), ("op", op)])
     }
 
     private func invoke(op: String, request: [UInt8], id: UInt64) {
