@@ -41,6 +41,22 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ("backend", "mcp", "MCPBackendPlugin", ["MCPClient"], "Plugin"),
     ("backend", "pipeline", "PipelinePlugin", ["PipelineEngine"], "Plugin"),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
+    ("sink", "prometheus", "PrometheusPlugin", [
+        .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+    ], ""),
+    ("sink", "otel", "OTelPlugin", [
+        .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+    ], ""),
+    ("sink", "syslog", "SyslogPlugin", ["SinkBuffer"], ""),
+    ("sink", "webhook", "WebhookPlugin", [
+        "SinkBuffer", "CSodium", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+    ], ""),
+    ("sink", "postgres", "PostgresSinkPlugin", [
+        "SinkBuffer", .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "Logging", package: "swift-log"),
+    ], ""),
 ]
 
 /// Policy languages implemented in Swift: an engine library (Plugins/policy/<plugin>/Engine) that the plugin
@@ -164,6 +180,9 @@ targets.append(
         path: "Plugins/policy/opa/Remote", swiftSettings: swiftSettings))
 targets.append(.testTarget(name: "OPAClientTests", dependencies: ["OPAClient", "MCPGJSON"], swiftSettings: swiftSettings))
 
+// What the batching sinks (syslog, webhook, postgres) share: a bounded record buffer, backoff, secrets.
+targets.append(.target(name: "SinkBuffer", path: "Plugins/sink/Buffer", swiftSettings: swiftSettings))
+
 // The `mcp` backend's client side: an MCP client over stdio, Streamable HTTP and the 2024-11-05 HTTP+SSE transport.
 targets.append(
     .target(
@@ -256,6 +275,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: targets
 )

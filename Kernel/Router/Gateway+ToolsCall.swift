@@ -29,6 +29,8 @@ extension Gateway {
             event["parent"] = .string(parent.correlationID)
             event["via"] = .string(parent.backend)
         }
+        let trace = TraceContext.incoming(meta: params?["_meta"], headers: caller.headers)
+        event["trace"] = trace.auditJSON
         let recordModes = settings.recordModes(name)
         recordModes.arguments.record(arguments, as: "arguments", into: &event)
 
@@ -74,7 +76,8 @@ extension Gateway {
         }
 
         var call: JSONObject = ["name": .string(entry.upstreamName), "arguments": arguments, "principal": principalJSON]
-        if let meta = ModernMeta.forBackend(params?["_meta"]) { call["_meta"] = meta }
+        // The backend continues the trace: its parent is the gateway's span.
+        call["_meta"] = trace.forBackend(ModernMeta.forBackend(params?["_meta"]))
         let inner = store.settings(of: entry.backend)?.callsTools == true
             ? InnerCalls(identity: identity, caller: caller, correlationID: cid, backend: entry.backend,
                          depth: (parent?.depth ?? 0) + 1)

@@ -374,16 +374,26 @@ extension BackendPlugin {
 
 // MARK: - Sink
 
-/// Receives every audit event after it is in the ledger. Op: `event` (payload: the ledger record).
+/// Receives every audit event after it is in the ledger. Ops: `event` (payload: the ledger record) and
+/// `metrics` (payload: the kernel's counters and gauges, sent every few seconds; see SPEC.md, "Sinks").
 public protocol SinkPlugin: Plugin {
     func write(_ event: JSON) async throws
+    /// Takes a snapshot of the kernel's metrics. The default answers -32601, which tells the kernel to stop
+    /// sending them to this sink.
+    func metrics(_ snapshot: JSON) async throws
 }
 
 extension SinkPlugin {
     public static var kind: PluginKind { .sink }
+    public func metrics(_ snapshot: JSON) async throws {
+        throw PluginError(code: -32601, "\(Self.name) takes no metrics")
+    }
     public func handle(op: String, request: JSON, context: CallContext) async throws -> JSON {
-        guard op == "event" else { throw PluginError(code: -32601, "sink plugins have no op \(op)") }
-        try await write(request)
+        switch op {
+        case "event": try await write(request)
+        case "metrics": try await metrics(request)
+        default: throw PluginError(code: -32601, "sink plugins have no op \(op)")
+        }
         return .object([:])
     }
 }

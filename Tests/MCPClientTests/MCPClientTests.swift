@@ -65,7 +65,7 @@ struct MCPClientTests {
         try await Harness.with(kind) { h in
             let tools = try await h.client.listTools()
             let names = tools.compactMap { $0["name"]?.stringValue }
-            #expect(names.count == 27)
+            #expect(names.count == 28)
             #expect(Set(names).count == names.count)
             #expect(names.first == "echo")
             #expect(names.last == "filler_11")

@@ -29,6 +29,7 @@ tools
     touch {uri}                     changes a resource; subscribers get notifications/resources/updated (RES-6)
     crash                           exits the process at once (status 3)
     headers                         the HTTP request headers of the call, as structuredContent (empty on stdio)
+    meta                            the call's params._meta as received, as structuredContent {"meta": {...}}
     filler_00 … filler_11           plain tools, so tools/list needs several pages (PAGE-1)
 prompts
     greet {name (required), style}  a user message; `style` has completions (COMP-1)
@@ -110,6 +111,7 @@ TOOLS: list[dict[str, Any]] = [
     tool("touch", "Changes a resource; subscribers are told.", {"uri": {"type": "string"}}),
     tool("crash", "Exits the server process at once."),
     tool("headers", "The HTTP request headers of this call (empty on stdio)."),
+    tool("meta", "The call's params._meta as received."),
 ] + [tool(f"filler_{i:02d}", f"Filler tool {i}.") for i in range(12)]
 
 PROMPTS: list[dict[str, Any]] = [
@@ -219,6 +221,10 @@ async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> dict[str, 
         request = getattr(ctx, "request", None)
         headers = {k.lower(): v for k, v in request.headers.items()} if request is not None else {}
         return {"content": [text(json.dumps(headers))], "structuredContent": {"headers": headers}}
+    if name == "meta":
+        meta = params.meta
+        meta = dict(meta) if isinstance(meta, dict) else (meta.model_dump(mode="json", by_alias=True) if meta else {})
+        return {"content": [text(json.dumps(meta))], "structuredContent": {"meta": meta}}
     if name == "crash":
         sys.stderr.write("crashing on request\n")
         sys.stderr.flush()

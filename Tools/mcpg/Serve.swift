@@ -9,6 +9,7 @@ import MCPGTransport
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -97,6 +98,12 @@ struct Serve: AsyncParsableCommand {
             failure = failure ?? error
         }
         await sinkTask.value
+        // Every record has reached every sink's queue and call; let the sinks deliver what they still buffer.
+        await withTaskGroup(of: Void.self) { finishing in
+            for sink in parts.sinks {
+                finishing.addTask { await Task.detached { sink.instance.finish() }.value }
+            }
+        }
         try? await group.shutdownGracefully()
         if let failure {
             logger.error("gateway stopped with an error", metadata: ["mcpg.error": "\(failure)"])
@@ -130,22 +137,39 @@ struct CatalogKeeper: Service {
 
 /// Feeds every durable ledger record to each sink through its own bounded queue: a slow or dead sink never
 /// blocks calls; records it cannot take are dropped, counted and logged (they stay in the ledger).
+///
+/// Every `metricsInterval` it also sends each sink op `metrics`: the kernel's counters and gauges
+/// (`PluginMetrics.shared`, including each sink's `mcpg_sink_queue_depth` and `mcpg_sink_dropped_total`) as
+/// `{"counters":[{"name","labels":{…},"value"}],"gauges":[…]}`. A sink that answers -32601 gets no more.
 struct SinkPump: Sendable {
     let ledger: Ledger?
     let sinks: [(label: String, instance: PluginInstance)]
     let logger: Logger
     static let queueLimit = 10_000
+    static let metricsInterval = Duration.seconds(5)
+
+    /// Records waiting in one sink's queue.
+    final class Depth: Sendable {
+        let value = Atomic<Int>(0)
+    }
 
     func run() async {
         guard let ledger, !sinks.isEmpty else { return }
         let source = await ledger.committedRecords()
         var queues: [AsyncStream<[UInt8]>.Continuation] = []
+        let depths = sinks.map { _ in Depth() }
+        for sink in sinks {
+            PluginMetrics.shared.record(.counter, name: "mcpg_sink_dropped_total", value: 0, labels: [("sink", sink.label)])
+        }
+        let ticker = Task { await sendMetrics(depths) }
         await withTaskGroup(of: Void.self) { group in
-            for sink in sinks {
+            for (i, sink) in sinks.enumerated() {
                 let (stream, cont) = AsyncStream<[UInt8]>.makeStream(bufferingPolicy: .bufferingOldest(Self.queueLimit))
                 queues.append(cont)
+                let depth = depths[i]
                 group.addTask {
                     for await record in stream {
+                        depth.value.subtract(1, ordering: .relaxed)
                         // The ledger line is already the record's JSON: hand the bytes over as they are.
                         let reply = await sink.instance.call(op: "event", request: record, timeout: .seconds(10))
                         if !reply.ok {
@@ -159,7 +183,9 @@ struct SinkPump: Sendable {
             var dropped = [Int](repeating: 0, count: sinks.count)
             for await line in source {
                 for (i, q) in queues.enumerated() {
+                    depths[i].value.add(1, ordering: .relaxed)
                     if case .dropped = q.yield(line) {
+                        depths[i].value.subtract(1, ordering: .relaxed)
                         dropped[i] += 1
                         _ = PluginMetrics.shared.record(.counter, name: "mcpg_sink_dropped_total", value: 1, labels: [("sink", sinks[i].label)])
                         if dropped[i] == 1 || dropped[i] % 1000 == 0 {
@@ -171,6 +197,41 @@ struct SinkPump: Sendable {
                 }
             }
             for q in queues { q.finish() }
+        }
+        ticker.cancel()
+        await ticker.value  // no metrics call still running when the sinks are finished
+    }
+
+    /// Sends op `metrics` to every sink that takes it, every `metricsInterval` (the first after one second),
+    /// until cancelled.
+    private func sendMetrics(_ depths: [Depth]) async {
+        var wanted = [Bool](repeating: true, count: sinks.count)
+        var wait = Duration.seconds(1)
+        while wanted.contains(true) {
+            do { try await Task.sleep(for: wait) } catch { return }
+            wait = Self.metricsInterval
+            for (i, sink) in sinks.enumerated() {
+                PluginMetrics.shared.record(
+                    .gauge, name: "mcpg_sink_queue_depth", value: Double(max(0, depths[i].value.load(ordering: .relaxed))),
+                    labels: [("sink", sink.label)])
+            }
+            var counters: [JSON] = []
+            var gauges: [JSON] = []
+            for (key, sample) in PluginMetrics.shared.snapshot() {
+                var labels = JSONObject()
+                for l in key.labels { labels[l.name] = .string(l.value) }
+                let item: JSON = ["name": .string(key.name), "labels": .object(labels), "value": .double(sample.value)]
+                switch sample.kind {
+                case .counter: counters.append(item)
+                case .gauge: gauges.append(item)
+                case .histogram: break
+                }
+            }
+            let body = (["counters": .array(counters), "gauges": .array(gauges)] as JSON).serialized()
+            for (i, sink) in sinks.enumerated() where wanted[i] {
+                let reply = await sink.instance.call(op: "metrics", request: body, timeout: .seconds(2))
+                if reply.errorCode == -32601 { wanted[i] = false }
+            }
         }
     }
 }
