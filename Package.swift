@@ -44,6 +44,7 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
         "ArgumentSchema", "CSQLite", .product(name: "PostgresNIO", package: "postgres-nio"),
         .product(name: "Logging", package: "swift-log"),
     ], "Plugin"),
+    ("backend", "pipeline", "PipelinePlugin", ["PipelineEngine"], "Plugin"),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
     ("sink", "prometheus", "PrometheusPlugin", [
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
@@ -52,6 +53,14 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ("sink", "otel", "OTelPlugin", [
         .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
+    ], ""),
+    ("sink", "syslog", "SyslogPlugin", ["SinkBuffer"], ""),
+    ("sink", "webhook", "WebhookPlugin", [
+        "SinkBuffer", "CSodium", .product(name: "AsyncHTTPClient", package: "async-http-client"),
+    ], ""),
+    ("sink", "postgres", "PostgresSinkPlugin", [
+        "SinkBuffer", .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "Logging", package: "swift-log"),
     ], ""),
 ]
 
@@ -179,6 +188,9 @@ targets.append(
         path: "Plugins/policy/opa/Remote", swiftSettings: swiftSettings))
 targets.append(.testTarget(name: "OPAClientTests", dependencies: ["OPAClient", "MCPGJSON"], swiftSettings: swiftSettings))
 
+// What the batching sinks (syslog, webhook, postgres) share: a bounded record buffer, backoff, secrets.
+targets.append(.target(name: "SinkBuffer", path: "Plugins/sink/Buffer", swiftSettings: swiftSettings))
+
 // The `mcp` backend's client side: an MCP client over stdio, Streamable HTTP and the 2024-11-05 HTTP+SSE transport.
 targets.append(
     .target(
@@ -196,6 +208,12 @@ targets.append(.testTarget(name: "MCPClientTests", dependencies: ["MCPClient", "
 targets.append(
     .target(name: "ArgumentSchema", dependencies: ["MCPGJSON"], path: "Plugins/backend/Shared",
             swiftSettings: swiftSettings))
+// The `pipeline` backend's engine: step programs compiled from config and run over a tool caller.
+targets.append(
+    .target(name: "PipelineEngine", dependencies: ["MCPGJSON"], path: "Plugins/backend/pipeline/Engine",
+            swiftSettings: swiftSettings))
+targets.append(
+    .testTarget(name: "PipelineEngineTests", dependencies: ["PipelineEngine", "MCPGJSON"], swiftSettings: swiftSettings))
 // The `oidc` identity plugin's verifier: JWTs against JWKS (OIDC discovery), signatures by swift-crypto.
 targets.append(
     .target(

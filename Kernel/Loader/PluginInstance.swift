@@ -1,12 +1,14 @@
 import CMCPGPlugin
 import Logging
 import MCPGJSON
+import Synchronization
 
 /// One instance of a loaded plugin (one config entry that uses it): the kernel side of `create`, `handle`,
 /// `complete`, `cancel` and the host table.
 ///
-/// Instances live for the life of the process, like the plugin image (reload means a new process), so `destroy`
-/// is never called. Calls may be made concurrently from any task.
+/// Instances live for the life of the process, like the plugin image (reload means a new process). The one
+/// exception is `finish()` at a clean shutdown, for instances that hold undelivered data (sinks' buffers). Calls
+/// may be made concurrently from any task.
 public final class PluginInstance: Sendable {
     /// The plugin this is an instance of.
     public let plugin: LoadedPlugin
@@ -14,6 +16,16 @@ public final class PluginInstance: Sendable {
     public let label: String
     let context: HostContext
     let instance: InstancePointer
+
+    private let finished = Atomic<Bool>(false)
+
+    /// Calls the plugin's `destroy`, which lets it deliver what it still holds (a sink's buffered records) before
+    /// it returns. Only at a clean shutdown, once nothing calls the instance any more; a second call does nothing.
+    /// Blocks the calling thread while the plugin finishes.
+    public func finish() {
+        guard !finished.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        plugin.descriptor.pointee.destroy(instance.raw)
+    }
 
     private init(plugin: LoadedPlugin, label: String, context: HostContext, instance: InstancePointer) {
         self.plugin = plugin

@@ -98,6 +98,12 @@ struct Serve: AsyncParsableCommand {
             failure = failure ?? error
         }
         await sinkTask.value
+        // Every record has reached every sink's queue and call; let the sinks deliver what they still buffer.
+        await withTaskGroup(of: Void.self) { finishing in
+            for sink in parts.sinks {
+                finishing.addTask { await Task.detached { sink.instance.finish() }.value }
+            }
+        }
         try? await group.shutdownGracefully()
         if let failure {
             logger.error("gateway stopped with an error", metadata: ["mcpg.error": "\(failure)"])
@@ -193,6 +199,7 @@ struct SinkPump: Sendable {
             for q in queues { q.finish() }
         }
         ticker.cancel()
+        await ticker.value  // no metrics call still running when the sinks are finished
     }
 
     /// Sends op `metrics` to every sink that takes it, every `metricsInterval` (the first after one second),
