@@ -2,7 +2,7 @@
 SWIFT ?= swift
 DIST ?= dist
 RELEASE_SCRATCH ?= .build-release
-PLUGINS := apikey anonymous oidc mtls spiffe rules cedar casbin opa redact mock mcp jsonl
+PLUGINS := apikey anonymous oidc mtls spiffe rules cedar casbin opa redact mock mcp http jsonl
 PY ?= python3
 VENV ?= .venv
 

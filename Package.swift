@@ -39,6 +39,7 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ("transform", "redact", "RedactPlugin", [], ""),
     ("backend", "mock", "MockPlugin", [], ""),
     ("backend", "mcp", "MCPBackendPlugin", ["MCPClient"], "Plugin"),
+    ("backend", "http", "HTTPBackendPlugin", ["HTTPTools"], "Plugin"),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
 ]
 
@@ -175,6 +176,25 @@ targets.append(
         ],
         path: "Plugins/backend/mcp/Client", swiftSettings: swiftSettings))
 targets.append(.testTarget(name: "MCPClientTests", dependencies: ["MCPClient", "MCPGJSON"], swiftSettings: swiftSettings))
+// What the `http`, `openapi` and `graphql` backends share: tools that are HTTP requests (URL templates,
+// argument mapping, outbound auth, retries, size limits) on async-http-client.
+targets.append(
+    .target(
+        name: "HTTPTools",
+        dependencies: [
+            "MCPGJSON",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ],
+        path: "Plugins/backend/http/Core", swiftSettings: swiftSettings))
+targets.append(
+    .testTarget(
+        name: "HTTPToolsTests",
+        dependencies: ["HTTPTools", "MCPGJSON"],
+        swiftSettings: swiftSettings))
 // The `oidc` identity plugin's verifier: JWTs against JWKS (OIDC discovery), signatures by swift-crypto.
 targets.append(
     .target(
