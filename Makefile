@@ -2,7 +2,7 @@
 SWIFT ?= swift
 DIST ?= dist
 RELEASE_SCRATCH ?= .build-release
-PLUGINS := apikey anonymous oidc mtls spiffe rules cedar casbin opa redact mock mcp pipeline command sql jsonl prometheus otel syslog webhook postgres
+PLUGINS := apikey anonymous oidc mtls spiffe rules cedar casbin opa redact mock mcp http pipeline command sql jsonl prometheus otel syslog webhook postgres
 PY ?= python3
 VENV ?= .venv
 

@@ -45,6 +45,7 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
         .product(name: "Logging", package: "swift-log"),
     ], "Plugin"),
     ("backend", "pipeline", "PipelinePlugin", ["PipelineEngine"], "Plugin"),
+    ("backend", "http", "HTTPBackendPlugin", ["HTTPTools"], "Plugin"),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
     ("sink", "prometheus", "PrometheusPlugin", [
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
@@ -214,6 +215,25 @@ targets.append(
             swiftSettings: swiftSettings))
 targets.append(
     .testTarget(name: "PipelineEngineTests", dependencies: ["PipelineEngine", "MCPGJSON"], swiftSettings: swiftSettings))
+// What the `http`, `openapi` and `graphql` backends share: tools that are HTTP requests (URL templates,
+// argument mapping, outbound auth, retries, size limits) on async-http-client.
+targets.append(
+    .target(
+        name: "HTTPTools",
+        dependencies: [
+            "MCPGJSON",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ],
+        path: "Plugins/backend/http/Core", swiftSettings: swiftSettings))
+targets.append(
+    .testTarget(
+        name: "HTTPToolsTests",
+        dependencies: ["HTTPTools", "MCPGJSON"],
+        swiftSettings: swiftSettings))
 // The `oidc` identity plugin's verifier: JWTs against JWKS (OIDC discovery), signatures by swift-crypto.
 targets.append(
     .target(
