@@ -6,7 +6,7 @@ PLUGINS := apikey anonymous oidc mtls spiffe rules cedar casbin opa redact mock 
 PY ?= python3
 VENV ?= .venv
 
-.PHONY: build plugins run test test-unit test-differential test-blackbox bench bench-policy bench-identity clean deps docs
+.PHONY: build plugins run test test-unit test-differential test-blackbox bench bench-policy bench-identity bench-ledger clean deps docs
 
 ## build: release `mcpg` (static Swift runtime) and every plugin (static-stdlib .so), signed with a local dev key.
 build:
@@ -67,6 +67,10 @@ bench: build
 ## bench-policy: tools/list over 10,000 tools and tools/call per policy engine, as ratios against allow-all.
 bench-policy: build
 	bench/policy
+
+## bench-ledger: tools/call with the ledger off, sync and batch(5ms), as ratios; records/s of the ledger alone.
+bench-ledger: build
+	bench/ledger
 
 ## bench-identity: per-request cost of JWT validation (cached JWKS) and TLS handshakes, as ratios against API keys.
 bench-identity: build $(VENV)/.installed
