@@ -226,7 +226,8 @@ struct HTTPToolsTests {
     }
 
     @Test func oauth2ClientCredentialsTokenIsCachedAndRefreshedOnce() async throws {
-        let server = try await HTTPTestServer.start(["--oauth-ttl", "2"])
+        // A long token lifetime here, so a slow machine does not reach the refresh window; expiry is tested below.
+        let server = try await HTTPTestServer.start(["--oauth-ttl", "600"])
         setenv("HTTP_TOOLS_TEST_CLIENT_SECRET", "client-secret-xyz", 1)
         let (caller, tools) = try makeTools(
             #"""
@@ -255,9 +256,19 @@ struct HTTPToolsTests {
         #expect(try await stats(server)["tokens_issued"] == 2)
         #expect(try await stats(server)["counts"]?["auth:oauth"] == 6)
         // expires_in 2 s: the token is replaced 1 s before it expires.
+        let shortLived = try await HTTPTestServer.start(["--oauth-ttl", "2"])
+        let (expiring, expiringTools) = try makeTools(
+            #"""
+            {"base_url": "\#(shortLived.base)", "auth": {"type": "oauth2", "token_url": "\#(shortLived.base)/oauth/token",
+              "client_id": "client-1", "client_secret_env": "HTTP_TOOLS_TEST_CLIENT_SECRET"},
+             "tools": [{"name": "call", "url": "/auth/oauth"}]}
+            """#)
+        let expiringCall = try #require(expiringTools["call"])
+        #expect(!(try await expiring.call(expiringCall, arguments: [:])).isErrorResult)
         try await Task.sleep(for: .milliseconds(1100))
-        #expect(!(try await caller.call(call, arguments: [:])).isErrorResult)
-        #expect(try await stats(server)["tokens_issued"] == 3)
+        #expect(!(try await expiring.call(expiringCall, arguments: [:])).isErrorResult)
+        #expect(try await stats(shortLived)["tokens_issued"] == 2)
+        await expiring.shutdown()
 
         let body = try await caller.call(try #require(tools["body_auth"]), arguments: [:])
         #expect(!body.isErrorResult, "\(body)")
