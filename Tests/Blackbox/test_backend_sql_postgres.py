@@ -9,13 +9,7 @@ statement; column types come from the row description; list_tables/describe_tabl
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import subprocess
-import tempfile
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
 import anyio
@@ -25,61 +19,15 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
-from conftest import Gateway, free_port, make_config, start_gateway
+from conftest import Gateway, make_config, start_gateway
+from pgserver import PG
 
 PASSWORD = "pg-sql-backend-password-41c9"
 
 
-def pg_bin() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
-    if not found:
-        pytest.fail("PostgreSQL server binaries not found under /usr/lib/postgresql (apt-get install postgresql)",
-                    pytrace=False)
-    return Path(found[-1]).parent
-
-
-class PG:
-    """A throwaway cluster owned by the `postgres` user when run as root (initdb refuses root)."""
-
-    def __init__(self) -> None:
-        self.bin = pg_bin()
-        self.dir = Path(tempfile.mkdtemp(prefix="mcpg-sql-pg-"))
-        self.port = free_port()
-        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        pwfile = self.dir / "pw"
-        pwfile.write_text(PASSWORD + "\n")
-        if self.as_user:
-            shutil.chown(self.dir, "postgres")
-            shutil.chown(pwfile, "postgres")
-        self.run("initdb", "-D", str(self.dir / "data"), "-U", "mcpg", f"--pwfile={pwfile}", "-A", "scram-sha-256",
-                 "--no-sync")
-        self.run("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w", "-o",
-                 f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
-
-    def run(self, tool: str, *args: str) -> str:
-        r = subprocess.run([*self.as_user, str(self.bin / tool), *args], capture_output=True, text=True, timeout=120,
-                           cwd=self.dir, stdin=subprocess.DEVNULL)
-        assert r.returncode == 0, (tool, args, r.stdout, r.stderr)
-        return r.stdout
-
-    def psql(self, sql: str, db: str = "shop") -> str:
-        r = subprocess.run(
-            [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "mcpg", "-d", db, "-At",
-             "-v", "ON_ERROR_STOP=1", "-c", sql],
-            capture_output=True, text=True, timeout=60, env={**os.environ, "PGPASSWORD": PASSWORD},
-            stdin=subprocess.DEVNULL)
-        assert r.returncode == 0, (sql, r.stderr)
-        return r.stdout.strip()
-
-    def close(self) -> None:
-        subprocess.run([*self.as_user, str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate",
-                        "-w", "stop"], capture_output=True, timeout=60, cwd=self.dir)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PG]:
-    server = PG()
+    server = PG(PASSWORD, prefix="mcpg-sql-pg-", default_db="shop")
     try:
         server.psql("CREATE DATABASE shop", db="postgres")
         server.psql("""

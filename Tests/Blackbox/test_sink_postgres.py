@@ -4,12 +4,7 @@ mid-run loses nothing, injection-looking tool names stay data, and a database th
 
 from __future__ import annotations
 
-import glob
 import json
-import os
-import shutil
-import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,75 +12,17 @@ from typing import Any, Iterator
 import pytest
 
 from conftest import ADMIN_TOOL, RawSession, free_port, run_mcpg, start_gateway
+from pgserver import PG
 from sinkcheck import ledger_lines, make_calls, sink_config, start_dead_sink_and_compare, wait_until
 
 PASSWORD = "pg-test-password-7f3a"
 INJECTION = "x'); DROP TABLE audit_rows; --"
 
 
-def pg_bin() -> Path:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
-    if not found:
-        pytest.fail("PostgreSQL server binaries not found under /usr/lib/postgresql (apt-get install postgresql)",
-                    pytrace=False)
-    return Path(found[-1]).parent
-
-
-class PG:
-    """A throwaway cluster owned by the `postgres` user when run as root (initdb refuses root)."""
-
-    def __init__(self) -> None:
-        self.bin = pg_bin()
-        self.dir = Path(tempfile.mkdtemp(prefix="mcpg-pg-"))
-        self.port = free_port()
-        self.as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        pwfile = self.dir / "pw"
-        pwfile.write_text(PASSWORD + "\n")
-        if self.as_user:
-            shutil.chown(self.dir, "postgres")
-            shutil.chown(pwfile, "postgres")
-        self.run("initdb", "-D", str(self.dir / "data"), "-U", "mcpg", f"--pwfile={pwfile}", "-A", "scram-sha-256",
-                 "--no-sync")
-        self.start()
-        self.psql("CREATE DATABASE audit")
-
-    def run(self, tool: str, *args: str) -> str:
-        r = subprocess.run([*self.as_user, str(self.bin / tool), *args], capture_output=True, text=True, timeout=120,
-                           cwd=self.dir, stdin=subprocess.DEVNULL)
-        assert r.returncode == 0, (tool, args, r.stdout, r.stderr)
-        return r.stdout
-
-    def start(self) -> None:
-        self.run("pg_ctl", "-D", str(self.dir / "data"), "-l", str(self.dir / "log"), "-w", "-o",
-                 f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
-
-    def stop(self) -> None:
-        self.run("pg_ctl", "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
-
-    def psql(self, sql: str, db: str = "postgres") -> str:
-        r = subprocess.run(
-            [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "mcpg", "-d", db, "-At",
-             "-v", "ON_ERROR_STOP=1", "-c", sql],
-            capture_output=True, text=True, timeout=60, env={**os.environ, "PGPASSWORD": PASSWORD},
-            stdin=subprocess.DEVNULL)
-        assert r.returncode == 0, (sql, r.stderr)
-        return r.stdout.strip()
-
-    def rows(self, table: str) -> dict[int, dict[str, Any]]:
-        out = self.psql(f"SELECT coalesce(json_agg(t ORDER BY seq), '[]') FROM {table} t", db="audit")
-        return {r["seq"]: r for r in json.loads(out)}
-
-    def close(self) -> None:
-        try:
-            self.stop()
-        except AssertionError:
-            pass
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def pg() -> Iterator[PG]:
-    server = PG()
+    server = PG(PASSWORD, default_db="audit")
+    server.psql("CREATE DATABASE audit", db="postgres")
     try:
         yield server
     finally:
