@@ -61,9 +61,9 @@ struct AuditCommand: ParsableCommand {
         func run() throws {
             let keys = try trustedKeys(key, subject: ledger)
             let report = LedgerVerifier.verify(path: ledger, keys: keys, allowUnsealedTail: allowUnsealed)
-            for warning in report.warnings { writeStderr("\(ledger): warning: \(warning)") }
+            for warning in report.warnings { printError("\(ledger): warning: \(warning)") }
             guard report.ok, report.problem == nil else {
-                writeStderr("\(ledger): error: \(report.problem ?? "verification failed")")
+                printError("\(ledger): error: \(report.problem ?? "verification failed")")
                 throw ExitCode(1)
             }
             print("ok: \(report.records) records, \(report.checkpoints) checkpoints, head \(report.head), "
@@ -152,16 +152,15 @@ struct AuditCommand: ParsableCommand {
             let keys = try trustedKeys(key, subject: bundle)
             let json: JSON
             do {
-                let bytes = bundle == "-" ? readAllStdin() : try readFileBytes(bundle)
-                json = try JSON.parse(bytes)
+                json = try JSON.parse(try readFile(bundle, limit: 1 << 30))
             } catch {
-                writeStderr("\(bundle): error: not a JSON proof bundle: \(error)")
+                printError("\(bundle): error: not a JSON proof bundle: \(error)")
                 throw ExitCode(1)
             }
             switch LedgerProof.verify(json, keys: keys) {
             case .success(let verified): print(verified.description)
             case .failure(let error):
-                writeStderr("\(bundle): error: \(error.message)")
+                printError("\(bundle): error: \(error.message)")
                 throw ExitCode(1)
             }
         }
@@ -176,7 +175,7 @@ private func trustedKeys(_ values: [String], subject: String) throws -> [LedgerT
             let key = try MinisignPublicKey(keyOrFile: value)
             keys.append(LedgerTrustedKey(publicKey: key.key, keyID: key.keyID))
         } catch {
-            writeStderr("\(subject): error: \(error)")
+            printError("\(subject): error: \(error)")
             throw ExitCode(1)
         }
     }
@@ -188,43 +187,7 @@ private func printBundle(ledger: String, from: Int64, to: Int64, checkpoint: Int
         let bundle = try LedgerProof.bundle(path: ledger, from: from, to: to, checkpointSeq: checkpoint)
         print(String(decoding: bundle.serialized(), as: UTF8.self))
     } catch {
-        writeStderr("\(ledger): error: \(error.message)")
+        printError("\(ledger): error: \(error.message)")
         throw ExitCode(1)
-    }
-}
-
-private func readFileBytes(_ path: String) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw BundleReadError(text: "cannot open: \(String(cString: strerror(errno)))") }
-    defer { close(fd) }
-    return readAll(fd)
-}
-
-private func readAllStdin() -> [UInt8] { readAll(0) }
-
-private func readAll(_ fd: Int32) -> [UInt8] {
-    var out: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n <= 0 { break }
-        out.append(contentsOf: chunk[..<n])
-    }
-    return out
-}
-
-private struct BundleReadError: Error, CustomStringConvertible {
-    var text: String
-    var description: String { text }
-}
-
-/// Writes one line to standard error (fd 2 directly: the C `stderr` global is not concurrency-safe in Swift 6).
-private func writeStderr(_ line: String) {
-    let bytes = Array((line + "\n").utf8)
-    var done = 0
-    while done < bytes.count {
-        let n = bytes.withUnsafeBytes { write(2, $0.baseAddress! + done, $0.count - done) }
-        if n <= 0 { return }
-        done += n
     }
 }

@@ -64,14 +64,14 @@ func printError(_ line: String) {
     }
 }
 
-/// The whole of a small file (at most 1 MiB).
-func readFile(_ path: String) throws(FileProblem) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+/// The whole of a small file (at most `limit` bytes, 1 MiB unless given); `-` reads standard input.
+func readFile(_ path: String, limit: Int = 1 << 20) throws(FileProblem) -> [UInt8] {
+    let fd = path == "-" ? 0 : open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw FileProblem(path: path, reason: String(cString: strerror(errno))) }
-    defer { close(fd) }
+    defer { if fd != 0 { close(fd) } }
     var out: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 64 << 10)
-    while out.count <= 1 << 20 {
+    while out.count <= limit {
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n < 0 {
             if errno == EINTR { continue }
@@ -80,5 +80,5 @@ func readFile(_ path: String) throws(FileProblem) -> [UInt8] {
         if n == 0 { return out }
         out += chunk[0..<n]
     }
-    throw FileProblem(path: path, reason: "larger than 1 MiB")
+    throw FileProblem(path: path, reason: "larger than \(limit >> 20) MiB")
 }
