@@ -236,6 +236,9 @@ import Testing
         // What a crash between the rename and the new file leaves: a closed segment ending with the head file's
         // checkpoint, and no ledger file.
         try FileManager.default.moveItem(atPath: path, toPath: path + ".000000000001")
+        let meanwhile = verify(path, key: key)
+        #expect(meanwhile.ok, "\(meanwhile)")
+        #expect(meanwhile.warnings.contains { $0.contains("does not exist; checked the closed segments") })
         let reopened = try openRotating(path, key: key, rotateBytes: 1 << 20)
         try await appendEvents(reopened, count: 3, from: 11)
         try await reopened.close()
