@@ -81,16 +81,20 @@ func creationError(_ name: String, config: JSON) throws -> String {
 }
 
 extension PluginInstance {
+    /// How long a test waits for a plugin's answer: a liveness bound, not a speed claim. Other suites block the
+    /// 2-thread cooperative pool with process runs, so a 30 ms call has been seen to take over 10 s.
+    static let testDeadline = Duration.seconds(60)
+
     /// Runs `op` and returns the successful reply's JSON (fails the test on an error reply).
     func ok(_ op: String, _ request: JSON, emit: (@Sendable ([UInt8]) -> Bool)? = nil) async throws -> JSON {
-        let reply = await call(op: op, request: request.serialized(), timeout: .seconds(10), emit: emit)
+        let reply = await call(op: op, request: request.serialized(), timeout: Self.testDeadline, emit: emit)
         try #require(reply.ok, "\(op) failed: \(String(decoding: reply.body, as: UTF8.self))")
         return try #require(reply.json)
     }
 
     /// Runs `op` expecting an error reply; returns its code and message.
     func failure(_ op: String, _ request: JSON) async throws -> (code: Int, message: String) {
-        let reply = await call(op: op, request: request.serialized(), timeout: .seconds(10))
+        let reply = await call(op: op, request: request.serialized(), timeout: Self.testDeadline)
         try #require(!reply.ok, "\(op) unexpectedly succeeded: \(String(decoding: reply.body, as: UTF8.self))")
         return (try #require(reply.errorCode), try #require(reply.errorMessage))
     }
