@@ -10,18 +10,14 @@ SDK against the tool's outputSchema (TOOL-7/TOOL-8); failures are tool errors (T
 from __future__ import annotations
 
 import sqlite3
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, Iterator
 
-import anyio
-import httpx2
 import pytest
-from mcp.client.session import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from conftest import REPO, Gateway, make_config, run_mcpg, start_gateway
+from sdkclient import run, session, text_of
 
 TOOLS_YAML = """
       tools:
@@ -122,27 +118,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory, dbfile: Path) -> Iterator[Gatew
         yield gateway
     finally:
         gateway.stop()
-
-
-@asynccontextmanager
-async def session(url: str) -> AsyncIterator[ClientSession]:
-    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
-        async with streamable_http_client(url, http_client=http) as (read, write):
-            async with ClientSession(read, write) as s:
-                await s.initialize()
-                yield s
-
-
-def run(body: Any) -> None:
-    async def bounded() -> None:
-        with anyio.fail_after(60):
-            await body()
-
-    anyio.run(bounded)
-
-
-def text_of(result: Any) -> str:
-    return "".join(getattr(c, "text", "") for c in result.content)
 
 
 def test_query_with_bound_parameter(gw: Gateway) -> None:

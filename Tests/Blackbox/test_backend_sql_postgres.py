@@ -9,17 +9,13 @@ statement; column types come from the row description; list_tables/describe_tabl
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Iterator
+from typing import Iterator
 
-import anyio
-import httpx2
 import pytest
-from mcp.client.session import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from conftest import Gateway, make_config, start_gateway
+from sdkclient import run, session, text_of
 from pgserver import PG
 
 PASSWORD = "pg-sql-backend-password-41c9"
@@ -113,27 +109,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory, pg: PG) -> Iterator[Gateway]:
     finally:
         gateway.stop()
         assert PASSWORD not in gateway.stderr()
-
-
-@asynccontextmanager
-async def session(url: str) -> AsyncIterator[ClientSession]:
-    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
-        async with streamable_http_client(url, http_client=http) as (read, write):
-            async with ClientSession(read, write) as s:
-                await s.initialize()
-                yield s
-
-
-def run(body: Any) -> None:
-    async def bounded() -> None:
-        with anyio.fail_after(60):
-            await body()
-
-    anyio.run(bounded)
-
-
-def text_of(result: Any) -> str:
-    return "".join(getattr(c, "text", "") for c in result.content)
 
 
 def test_query_and_column_types(gw: Gateway) -> None:
