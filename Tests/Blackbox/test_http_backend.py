@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, Iterator
 
 import anyio
-import httpx2
 import pytest
 from mcp import types
 from mcp.client.session import ClientSession
-from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from conftest import DIST, REPO, Gateway, GatewayConfig, free_port, make_config, start_gateway
+from sdkclient import session, text_of
 
 PYTHON = REPO / ".venv" / "bin" / "python"
 API = REPO / "Tests" / "Upstreams" / "http_api.py"
@@ -96,19 +94,6 @@ def api_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         api.wait(timeout=10)
         log = gw.stderr_path.read_text() if gw.stderr_path.exists() else ""
         assert "bearer-secret-token" not in log
-
-
-@asynccontextmanager
-async def session(url: str) -> AsyncIterator[ClientSession]:
-    async with httpx2.AsyncClient(timeout=httpx2.Timeout(30.0)) as http:
-        async with streamable_http_client(url, http_client=http) as (read, write):
-            async with ClientSession(read, write) as s:
-                await s.initialize()
-                yield s
-
-
-def text_of(result: Any) -> str:
-    return "".join(getattr(c, "text", "") for c in result.content)
 
 
 async def tools_by_name(s: ClientSession) -> dict[str, Any]:
