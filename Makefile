@@ -2,11 +2,11 @@
 SWIFT ?= swift
 DIST ?= dist
 RELEASE_SCRATCH ?= .build-release
-PLUGINS := apikey anonymous oidc mtls spiffe rules cedar casbin opa redact mock mcp http pipeline command sql jsonl prometheus otel syslog webhook postgres
+PLUGINS := apikey anonymous oidc mtls spiffe rules cedar casbin opa redact mock mcp http openapi graphql pipeline command sql jsonl prometheus otel syslog webhook postgres
 PY ?= python3
 VENV ?= .venv
 
-.PHONY: build plugins run test test-unit test-differential test-blackbox bench bench-policy bench-identity bench-ledger clean deps docs
+.PHONY: build plugins run test test-unit test-differential test-blackbox bench bench-policy bench-identity bench-ledger bench-backends clean deps docs
 
 ## build: release `mcpg` (static Swift runtime) and every plugin (static-stdlib .so), signed with a local dev key.
 build:
@@ -40,7 +40,7 @@ test: test-unit test-differential build test-blackbox
 # The venv first: OPAClientTests start an OPA-compatible server on the reference Rego engine from it.
 test-unit: $(VENV)/.installed
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	Tests/run-unit --limit 900 -- $(SWIFT) test --skip-build
 
 ## test-differential: mcpg's Cedar, Casbin and Rego engines decide the same as the reference engines.
 test-differential: $(VENV)/.installed
@@ -71,6 +71,10 @@ bench-policy: build
 ## bench-ledger: tools/call with the ledger off, sync and batch(5ms), as ratios; records/s of the ledger alone.
 bench-ledger: build
 	bench/ledger
+
+## bench-backends: tools/call through the `http` and `sql` backends against calling the same server directly, as ratios.
+bench-backends: build
+	bench/backends
 
 ## bench-identity: per-request cost of JWT validation (cached JWKS) and TLS handshakes, as ratios against API keys.
 bench-identity: build $(VENV)/.installed

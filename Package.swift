@@ -46,6 +46,8 @@ let plugins: [(kind: String, name: String, module: String, deps: [Target.Depende
     ], "Plugin"),
     ("backend", "pipeline", "PipelinePlugin", ["PipelineEngine"], "Plugin"),
     ("backend", "http", "HTTPBackendPlugin", ["HTTPTools"], "Plugin"),
+    ("backend", "openapi", "OpenAPIPlugin", ["OpenAPIBackendCore"], "Plugin"),
+    ("backend", "graphql", "GraphQLPlugin", ["GraphQLBackendCore"], "Plugin"),
     ("sink", "jsonl", "JSONLPlugin", [], ""),
     ("sink", "prometheus", "PrometheusPlugin", [
         .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
@@ -229,10 +231,27 @@ targets.append(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ],
         path: "Plugins/backend/http/Core", swiftSettings: swiftSettings))
+// The `openapi` backend: an OpenAPI 3.0/3.1 document (checked and normalized by OpenAPIKit) turned into HTTPTools
+// tools. A library apart from its plugin module so that tests link it beside other plugins.
+targets.append(
+    .target(
+        name: "OpenAPIBackendCore",
+        dependencies: [
+            "HTTPTools", "PluginKit", "MCPGJSON", "MCPGConfig",
+            .product(name: "OpenAPIKit", package: "OpenAPIKit"),
+            .product(name: "OpenAPIKit30", package: "OpenAPIKit"),
+            .product(name: "OpenAPIKitCompat", package: "OpenAPIKit"),
+        ],
+        path: "Plugins/backend/openapi/Core", swiftSettings: swiftSettings))
+// The `graphql` backend: configured or introspected GraphQL operations as HTTPTools requests.
+targets.append(
+    .target(
+        name: "GraphQLBackendCore", dependencies: ["HTTPTools", "PluginKit", "MCPGJSON"],
+        path: "Plugins/backend/graphql/Core", swiftSettings: swiftSettings))
 targets.append(
     .testTarget(
         name: "HTTPToolsTests",
-        dependencies: ["HTTPTools", "MCPGJSON"],
+        dependencies: ["HTTPTools", "OpenAPIBackendCore", "GraphQLBackendCore", "PluginKit", "MCPGJSON"],
         swiftSettings: swiftSettings))
 // The `oidc` identity plugin's verifier: JWTs against JWKS (OIDC discovery), signatures by swift-crypto.
 targets.append(
@@ -309,6 +328,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/mattpolzin/OpenAPIKit", from: "6.4.0"),
     ],
     targets: targets
 )

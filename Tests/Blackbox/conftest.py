@@ -33,7 +33,7 @@ QUICKSTART = REPO / "examples" / "quickstart" / "mcpg.yaml"
 DEMO_KEY = "quickstart-demo-key"
 PROTOCOL_VERSION = "2025-11-25"
 PLUGINS = ["apikey", "anonymous", "oidc", "mtls", "spiffe", "rules", "cedar", "casbin", "opa", "redact", "mock",
-           "mcp", "http", "pipeline", "command", "sql", "jsonl", "prometheus", "otel", "syslog", "webhook", "postgres"]
+           "mcp", "http", "openapi", "graphql", "pipeline", "command", "sql", "jsonl", "prometheus", "otel", "syslog", "webhook", "postgres"]
 # Tools the quickstart's rules give everyone; admin_reset is for the admins group only.
 PUBLIC_TOOLS = {"echo", "get_weather", "lookup_customer", "count_slowly"}
 ADMIN_TOOL = "admin_reset"

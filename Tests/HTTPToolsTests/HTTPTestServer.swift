@@ -33,7 +33,12 @@ final class HTTPTestServer: @unchecked Sendable {
         process.arguments = [Self.repoRoot.appendingPathComponent(script).path] + arguments
         let stdout = Pipe()
         process.standardOutput = stdout
-        process.standardError = FileHandle.standardError
+        // Not the test's own stderr: a server outliving a crashed test process would hold that pipe open, and
+        // `swift test` would wait for it forever instead of reporting the crash.
+        let stderrPath = FileManager.default.temporaryDirectory.appendingPathComponent("http-test-server-\(UUID().uuidString).log").path
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: stderrPath) }
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         try process.run()
         self.process = process
         var line: [UInt8] = []
@@ -46,7 +51,10 @@ final class HTTPTestServer: @unchecked Sendable {
         guard let port = Int(text) else {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            throw NSError(domain: "HTTPTestServer", code: 1, userInfo: [NSLocalizedDescriptionKey: "\(script) did not start: \(text)"])
+            let err = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
+            throw NSError(
+                domain: "HTTPTestServer", code: 1,
+                userInfo: [NSLocalizedDescriptionKey: "\(script) did not start: \(text) \(err.suffix(2000))"])
         }
         self.port = port
     }

@@ -1,0 +1,4 @@
+import OpenAPIBackendCore
+
+@_cdecl("mcpg_plugin_v1")
+public func mcpgPluginV1() -> UnsafeRawPointer { OpenAPIPluginExport.descriptor() }
