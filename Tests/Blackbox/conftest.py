@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -196,6 +197,36 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float, s
         except OSError:
             time.sleep(0.05)
     raise AssertionError(f"mcpg did not listen on {port} within {timeout}s; stderr:\n{stderr_path.read_text(errors='replace')}")
+
+
+@contextmanager
+def example_with_upstream(example: Path, directory: Path, upstream: Path, upstream_args: list[str],
+                          replacements: dict[str, str], *, env: dict[str, str] | None = None) -> Iterator[Gateway]:
+    """An examples/<name>/mcpg.yaml served in front of its sample upstream (a script under Tests/Upstreams run by
+    the venv's Python, which prints its port): the example's `listen` address, every `upstream port` placeholder
+    (the keys of `replacements` mapping to "{port}"), its data folder and ../../dist/ are rewritten for the test."""
+    api = subprocess.Popen([str(REPO / ".venv" / "bin" / "python"), str(upstream), *upstream_args],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = api.stdout.readline() if api.stdout else ""
+        assert line.strip().isdigit(), f"{upstream.name} did not start: {line!r}"
+        port = free_port()
+        text = re.sub(r'listen: "127\.0\.0\.1:\d+"', f'listen: "127.0.0.1:{port}"', example.read_text(), count=1)
+        for old, new in replacements.items():
+            text = text.replace(old, new.format(port=int(line), repo=REPO))
+        text = re.sub(r"\.\./\.\./dist/data/[^/]+/", f"{directory}/data/", text)
+        text = text.replace("../../dist/", f"{DIST}/")
+        path = directory / "mcpg.yaml"
+        path.write_text(text)
+        gw = start_gateway(GatewayConfig(path=path, port=port, ledger=directory / "data" / "audit.ledger",
+                                         jsonl=directory / "data" / "audit.jsonl"), env=env)
+        try:
+            yield gw
+        finally:
+            gw.stop()
+    finally:
+        api.terminate()
+        api.wait(timeout=10)
 
 
 def start_gateway(config: GatewayConfig, *, env: dict[str, str] | None = None) -> Gateway:

@@ -1,5 +1,5 @@
 """The official Python MCP SDK client as the backend tests use it: one initialized session over Streamable HTTP,
-a bounded run of an async test body, and the text of a tool result."""
+a bounded run of an async test body, the text of a tool result, and every listed tool by name."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any, AsyncIterator
 
 import anyio
 import httpx2
+from mcp import types
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
@@ -33,3 +34,15 @@ def run(body: Any, seconds: float = 60) -> None:
 
 def text_of(result: Any) -> str:
     return "".join(getattr(c, "text", "") for c in result.content)
+
+
+async def tools_by_name(s: ClientSession) -> dict[str, Any]:
+    """Every tool of the catalog, following `nextCursor` through all pages."""
+    out: dict[str, Any] = {}
+    cursor = None
+    while True:
+        page = await s.list_tools(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
+        out.update({t.name: t for t in page.tools})
+        cursor = page.next_cursor
+        if not cursor:
+            return out

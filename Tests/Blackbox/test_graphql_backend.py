@@ -7,18 +7,14 @@ structuredContent), TOOL-11 (variables validated before the request: -32602) and
 
 from __future__ import annotations
 
-import subprocess
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
-from mcp import types
-from mcp.client.session import ClientSession
 from mcp.shared.exceptions import MCPError
 
-from conftest import DIST, REPO, Gateway, GatewayConfig, free_port, start_gateway
-from sdkclient import run, session, text_of
+from conftest import REPO, Gateway, example_with_upstream
+from sdkclient import run, session, text_of, tools_by_name
 
-PYTHON = REPO / ".venv" / "bin" / "python"
 API = REPO / "Tests" / "Upstreams" / "graphql_api.py"
 EXAMPLE = REPO / "examples" / "graphql" / "mcpg.yaml"
 TOKEN = "gql-example-token"
@@ -26,39 +22,10 @@ TOKEN = "gql-example-token"
 
 @pytest.fixture(scope="module")
 def graphql_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    api = subprocess.Popen([str(PYTHON), str(API), "--token", TOKEN], stdout=subprocess.PIPE,
-                           stderr=subprocess.DEVNULL, text=True)
-    line = api.stdout.readline() if api.stdout else ""
-    assert line.strip().isdigit(), f"graphql_api.py did not start: {line!r}"
-    directory = tmp_path_factory.mktemp("graphql-backend")
-    port = free_port()
-    text = EXAMPLE.read_text()
-    text = text.replace('listen: "127.0.0.1:8083"', f'listen: "127.0.0.1:{port}"')
-    text = text.replace("127.0.0.1:8092", f"127.0.0.1:{int(line)}")
-    text = text.replace("../../dist/data/graphql-example/", f"{directory}/data/")
-    text = text.replace("../../dist/", f"{DIST}/")
-    path = directory / "mcpg.yaml"
-    path.write_text(text)
-    config = GatewayConfig(path=path, port=port, ledger=directory / "data" / "audit.ledger",
-                           jsonl=directory / "data" / "audit.jsonl")
-    gw = start_gateway(config, env={"MCPG_EXAMPLE_GRAPHQL_TOKEN": TOKEN})
-    try:
+    with example_with_upstream(EXAMPLE, tmp_path_factory.mktemp("graphql-backend"), API, ["--token", TOKEN],
+                               {"127.0.0.1:8092": "127.0.0.1:{port}"},
+                               env={"MCPG_EXAMPLE_GRAPHQL_TOKEN": TOKEN}) as gw:
         yield gw
-    finally:
-        gw.stop()
-        api.terminate()
-        api.wait(timeout=10)
-
-
-async def tools_by_name(s: ClientSession) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    cursor = None
-    while True:
-        page = await s.list_tools(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
-        out.update({t.name: t for t in page.tools})
-        cursor = page.next_cursor
-        if not cursor:
-            return out
 
 
 def test_operations_and_introspected_fields_are_tools(graphql_gateway: Gateway) -> None:

@@ -15,12 +15,10 @@ from typing import Any, Iterator
 
 import anyio
 import pytest
-from mcp import types
-from mcp.client.session import ClientSession
 from mcp.shared.exceptions import MCPError
 
 from conftest import DIST, REPO, Gateway, GatewayConfig, free_port, make_config, start_gateway
-from sdkclient import session, text_of
+from sdkclient import session, text_of, tools_by_name
 
 PYTHON = REPO / ".venv" / "bin" / "python"
 API = REPO / "Tests" / "Upstreams" / "http_api.py"
@@ -94,17 +92,6 @@ def api_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         api.wait(timeout=10)
         log = gw.stderr_path.read_text() if gw.stderr_path.exists() else ""
         assert "bearer-secret-token" not in log
-
-
-async def tools_by_name(s: ClientSession) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    cursor = None
-    while True:
-        page = await s.list_tools(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
-        out.update({t.name: t for t in page.tools})
-        cursor = page.next_cursor
-        if not cursor:
-            return out
 
 
 def test_tools_are_listed_with_generated_schemas(api_gateway: Gateway) -> None:

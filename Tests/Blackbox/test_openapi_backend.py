@@ -9,57 +9,23 @@ Covers TOOL-2/TOOL-3 (operations as tools, parameters and request bodies as inpu
 from __future__ import annotations
 
 import json
-import subprocess
-from typing import Any, Iterator
+from typing import Iterator
 
 import pytest
-from mcp import types
-from mcp.client.session import ClientSession
 from mcp.shared.exceptions import MCPError
 
-from conftest import DIST, REPO, Gateway, GatewayConfig, event_of, free_port, read_jsonl, start_gateway
-from sdkclient import run, session, text_of
+from conftest import REPO, Gateway, event_of, example_with_upstream, read_jsonl
+from sdkclient import run, session, text_of, tools_by_name
 
-PYTHON = REPO / ".venv" / "bin" / "python"
 API = REPO / "Tests" / "Upstreams" / "openapi_api.py"
 EXAMPLE = REPO / "examples" / "openapi" / "mcpg.yaml"
 
 
 @pytest.fixture(scope="module")
 def openapi_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    api = subprocess.Popen([str(PYTHON), str(API)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = api.stdout.readline() if api.stdout else ""
-    assert line.strip().isdigit(), f"openapi_api.py did not start: {line!r}"
-    directory = tmp_path_factory.mktemp("openapi-backend")
-    port = free_port()
-    text = EXAMPLE.read_text()
-    text = text.replace('listen: "127.0.0.1:8084"', f'listen: "127.0.0.1:{port}"')
-    text = text.replace("127.0.0.1:8093", f"127.0.0.1:{int(line)}")
-    text = text.replace("spec_file: Tests/", f"spec_file: {REPO}/Tests/")
-    text = text.replace("../../dist/data/openapi-example/", f"{directory}/data/")
-    text = text.replace("../../dist/", f"{DIST}/")
-    path = directory / "mcpg.yaml"
-    path.write_text(text)
-    config = GatewayConfig(path=path, port=port, ledger=directory / "data" / "audit.ledger",
-                           jsonl=directory / "data" / "audit.jsonl")
-    gw = start_gateway(config)
-    try:
+    with example_with_upstream(EXAMPLE, tmp_path_factory.mktemp("openapi-backend"), API, [],
+                               {"127.0.0.1:8093": "127.0.0.1:{port}", "spec_file: Tests/": "spec_file: {repo}/Tests/"}) as gw:
         yield gw
-    finally:
-        gw.stop()
-        api.terminate()
-        api.wait(timeout=10)
-
-
-async def tools_by_name(s: ClientSession) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    cursor = None
-    while True:
-        page = await s.list_tools(params=types.PaginatedRequestParams(cursor=cursor) if cursor else None)
-        out.update({t.name: t for t in page.tools})
-        cursor = page.next_cursor
-        if not cursor:
-            return out
 
 
 def test_operations_are_tools_with_schemas(openapi_gateway: Gateway) -> None:
