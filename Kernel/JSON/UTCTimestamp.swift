@@ -14,32 +14,27 @@ public enum UTCTimestamp {
         var parts = tm()
         gmtime_r(&t, &parts)
         let millis = Int(ts.tv_nsec / 1_000_000)
-        var out: [UInt8] = []
-        out.reserveCapacity(24)
-        func put(_ value: Int, _ width: Int) {
-            var digits = [UInt8](repeating: 0x30, count: width)
-            var v = value
-            for i in stride(from: width - 1, through: 0, by: -1) {
-                digits[i] = UInt8(0x30 + v % 10)
-                v /= 10
+        // Written in place: one allocation (the string) per timestamp.
+        return String(unsafeUninitializedCapacity: 24) { out in
+            var at = 0
+            func put(_ value: Int, _ width: Int, then separator: UInt8) {
+                var v = value
+                for i in stride(from: width - 1, through: 0, by: -1) {
+                    out[at + i] = UInt8(truncatingIfNeeded: 0x30 + v % 10)
+                    v /= 10
+                }
+                out[at + width] = separator
+                at += width + 1
             }
-            out.append(contentsOf: digits)
+            put(Int(parts.tm_year) + 1900, 4, then: UInt8(ascii: "-"))
+            put(Int(parts.tm_mon) + 1, 2, then: UInt8(ascii: "-"))
+            put(Int(parts.tm_mday), 2, then: UInt8(ascii: "T"))
+            put(Int(parts.tm_hour), 2, then: UInt8(ascii: ":"))
+            put(Int(parts.tm_min), 2, then: UInt8(ascii: ":"))
+            put(Int(parts.tm_sec), 2, then: UInt8(ascii: "."))
+            put(millis, 3, then: UInt8(ascii: "Z"))
+            return at
         }
-        put(Int(parts.tm_year) + 1900, 4)
-        out.append(UInt8(ascii: "-"))
-        put(Int(parts.tm_mon) + 1, 2)
-        out.append(UInt8(ascii: "-"))
-        put(Int(parts.tm_mday), 2)
-        out.append(UInt8(ascii: "T"))
-        put(Int(parts.tm_hour), 2)
-        out.append(UInt8(ascii: ":"))
-        put(Int(parts.tm_min), 2)
-        out.append(UInt8(ascii: ":"))
-        put(Int(parts.tm_sec), 2)
-        out.append(UInt8(ascii: "."))
-        put(millis, 3)
-        out.append(UInt8(ascii: "Z"))
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -1,3 +1,4 @@
+import CSodium
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -329,21 +330,21 @@ public final class SessionTable: Sendable {
 
 /// Random identifiers from the system CSPRNG (getrandom on Linux).
 enum RandomID {
+    /// `bytes` random bytes from the kernel's CSPRNG, as lowercase hex. The bytes come from `RandomPool`, which
+    /// reads them 4 KiB per system call: session, task and trace ids cost no system call each.
     static func hex(bytes: Int) -> String {
-        var g = SystemRandomNumberGenerator()
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes * 2)
-        var word: UInt64 = 0
-        for i in 0..<bytes {
-            // One getrandom call per 8 bytes, not per byte.
-            if i % 8 == 0 { word = g.next() }
-            let b = UInt8(truncatingIfNeeded: word >> (UInt64(i % 8) * 8))
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
+        String(unsafeUninitializedCapacity: bytes * 2) { out in
+            pool.withLock { $0.take(bytes) { i, b in
+                out[2 * i] = hexDigit(b >> 4)
+                out[2 * i + 1] = hexDigit(b & 0xF)
+            } }
+            return bytes * 2
         }
-        return String(decoding: out, as: UTF8.self)
     }
+
+    @inline(__always) static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? 48 + v : 87 + v }
+
+    private static let pool = Mutex(RandomPool())
 
     /// A session id: 128 bits, visible ASCII (HTTP-12).
     static func session() -> String { hex(bytes: 16) }
@@ -356,10 +357,10 @@ enum RandomID {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         z ^= z >> 31
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8](repeating: 0, count: 16)
-        for i in 0..<16 { out[15 - i] = digits[Int(z >> (UInt64(i) * 4) & 0xF)] }
-        return String(decoding: out, as: UTF8.self)
+        return String(unsafeUninitializedCapacity: 16) { out in
+            for i in 0..<16 { out[15 - i] = hexDigit(UInt8(truncatingIfNeeded: z >> (UInt64(i) * 4)) & 0xF) }
+            return 16
+        }
     }
 
     private static let correlationSeed: UInt64 = {
@@ -367,4 +368,30 @@ enum RandomID {
         return g.next()
     }()
     private static let correlationCounter = Atomic<UInt64>(0)
+}
+
+/// Random bytes from the kernel CSPRNG, fetched 4 KiB at a time and handed out once each. What it hands out is the
+/// kernel CSPRNG's output, unchanged; only the number of system calls differs.
+struct RandomPool {
+    private var buffer = [UInt8](repeating: 0, count: 4096)
+    private var next = 4096
+    private static let sodiumReady: Bool = sodium_init() >= 0
+
+    /// Calls `body` with each of `count` fresh random bytes and its index.
+    mutating func take(_ count: Int, _ body: (Int, UInt8) -> Void) {
+        for i in 0..<count {
+            if next == buffer.count { refill() }
+            body(i, buffer[next])
+            buffer[next] = 0
+            next += 1
+        }
+    }
+
+    private mutating func refill() {
+        // libsodium's randombytes_buf reads getrandom(2) (or /dev/urandom where that is missing) and aborts
+        // rather than hand out predictable bytes.
+        _ = Self.sodiumReady
+        buffer.withUnsafeMutableBytes { randombytes_buf($0.baseAddress!, $0.count) }
+        next = 0
+    }
 }

@@ -141,6 +141,40 @@ final class InflightCounter: Sendable {
     func leave() { count.withLock { $0 -= 1 } }
 }
 
+/// Media-type checks on header values without allocating: ASCII case-insensitive, on UTF-8 bytes.
+enum MediaType {
+    /// Whether `value` contains `needle` (lowercase ASCII), ignoring ASCII case.
+    static func contains(_ value: String, _ needle: StaticString) -> Bool {
+        var value = value
+        return value.withUTF8 { hay in
+            let n = UnsafeBufferPointer(start: needle.utf8Start, count: needle.utf8CodeUnitCount)
+            guard n.count <= hay.count else { return false }
+            if n.isEmpty { return true }
+            var i = 0
+            while i + n.count <= hay.count {
+                var j = 0
+                while j < n.count, lower(hay[i + j]) == n[j] { j += 1 }
+                if j == n.count { return true }
+                i += 1
+            }
+            return false
+        }
+    }
+
+    /// Whether `value` starts with `prefix` (lowercase ASCII), ignoring ASCII case.
+    static func hasPrefix(_ value: String, _ prefix: StaticString) -> Bool {
+        var value = value
+        return value.withUTF8 { hay in
+            let n = UnsafeBufferPointer(start: prefix.utf8Start, count: prefix.utf8CodeUnitCount)
+            guard n.count <= hay.count else { return false }
+            for j in 0..<n.count where lower(hay[j]) != n[j] { return false }
+            return true
+        }
+    }
+
+    @inline(__always) static func lower(_ b: UInt8) -> UInt8 { b &- 65 < 26 ? b | 0x20 : b }
+}
+
 /// Headers the front reads, lowercased once per request.
 struct RequestHeaders {
     var all: [String: String] = [:]
@@ -175,6 +209,8 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Whether the current request lets the connection stay open after its answer (HTTP/1.0, `Connection: close`).
     /// The pipeline handler delivers the next request only after this answer ends, so this is the current one's.
     var clientKeepAlive = true
+    /// The client's address as `Caller.peer` gives it, and whether it is loopback; set by the first request.
+    var remotePeer: (String, Bool)?
 
     init(gateway: Gateway, config: HTTPFrontConfig, logger: Logger, inflight: InflightCounter,
          peer: PeerChain? = nil, resource: ProtectedResourceBox = ProtectedResourceBox()) {
@@ -303,9 +339,14 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func caller(context: ChannelHandlerContext, headers: RequestHeaders) -> Caller {
-        let remote = context.channel.remoteAddress
-        return Caller(transport: "http", peer: remote.map(Self.describe) ?? "unknown",
-                      peerIsLoopback: remote.map(Self.isLoopback) ?? false, headers: headers.all,
+        // The remote address is the connection's: described once, not per request.
+        let (address, loopback) = remotePeer ?? {
+            let remote = context.channel.remoteAddress
+            let p = (remote.map(Self.describe) ?? "unknown", remote.map(Self.isLoopback) ?? false)
+            remotePeer = p
+            return p
+        }()
+        return Caller(transport: "http", peer: address, peerIsLoopback: loopback, headers: headers.all,
                       tls: peer?.clientTLS)
     }
 
@@ -350,14 +391,14 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: - POST
 
     func post(context: ChannelHandlerContext, headers: RequestHeaders, body: ByteBuffer?) {
-        let contentType = headers["content-type"]?.lowercased() ?? ""
-        guard contentType.hasPrefix("application/json") else {
+        // Media types are compared on bytes, ASCII case folded: `String.contains` costs microseconds per request.
+        guard let contentType = headers["content-type"], MediaType.hasPrefix(contentType, "application/json") else {
             reject(context: context, .unsupportedMediaType, code: -32600, "Content-Type must be application/json")
             return
         }
-        let accept = headers["accept"]?.lowercased() ?? "*/*"
-        let acceptsSSE = accept.contains("text/event-stream") || accept.contains("*/*")
-        guard accept.contains("application/json") || acceptsSSE else {
+        let accept = headers["accept"] ?? "*/*"
+        let acceptsSSE = MediaType.contains(accept, "text/event-stream") || MediaType.contains(accept, "*/*")
+        guard acceptsSSE || MediaType.contains(accept, "application/json") else {
             reject(context: context, .notAcceptable, code: -32600,
                    "Accept must list application/json and text/event-stream")
             return
@@ -629,8 +670,7 @@ final class MCPHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// keep-alive comments between them, until the session ends or the client goes away. With several streams
     /// open, each message goes on the newest one (HTTP-10).
     func get(context: ChannelHandlerContext, headers: RequestHeaders) {
-        let accept = headers["accept"]?.lowercased() ?? ""
-        guard accept.contains("text/event-stream") else {
+        guard MediaType.contains(headers["accept"] ?? "", "text/event-stream") else {
             reject(context: context, .notAcceptable, code: -32600, "Accept must list text/event-stream")
             return
         }
