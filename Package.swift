@@ -106,6 +106,9 @@ var targets: [Target] = [
         name: "CSQLite", path: "Plugins/backend/sql/CSQLite", pkgConfig: "sqlite3",
         providers: [.apt(["libsqlite3-dev"])]),
     .systemLibrary(
+        name: "CLibcrypto", path: "Kernel/CLibcrypto", pkgConfig: "libcrypto",
+        providers: [.apt(["libssl-dev"])]),
+    .systemLibrary(
         name: "CYAML", path: "Kernel/CYAML", pkgConfig: "yaml-0.1",
         providers: [.apt(["libyaml-dev"])]),
 
@@ -120,7 +123,7 @@ var targets: [Target] = [
         swiftSettings: swiftSettings),
     .target(
         name: "MCPGLoader",
-        dependencies: ["CMCPGPlugin", "CSodium", "MCPGJSON", .product(name: "Logging", package: "swift-log")],
+        dependencies: ["CMCPGPlugin", "CSodium", "CLibcrypto", "MCPGJSON", .product(name: "Logging", package: "swift-log")],
         path: "Kernel/Loader", swiftSettings: swiftSettings),
     .target(
         name: "MCPGAudit",

@@ -1,12 +1,20 @@
+import CLibcrypto
 import CSodium
 
 /// libsodium needs `sodium_init` once before use; it is thread-safe and idempotent.
 let sodiumReady: Bool = sodium_init() >= 0
 
-/// Lowercase hex of the SHA-256 of `bytes` (libsodium `crypto_hash_sha256`).
+/// Lowercase hex of the SHA-256 of `bytes`: OpenSSL's `EVP_Digest` (SHA extensions where the CPU has them; a
+/// plugin file is hashed at every boot), or libsodium's `crypto_hash_sha256` should OpenSSL fail.
 public func sha256Hex(_ bytes: some Collection<UInt8>) -> String {
     var out = [UInt8](repeating: 0, count: Int(crypto_hash_sha256_BYTES))
-    withBytes(bytes) { b in _ = crypto_hash_sha256(&out, b.baseAddress, UInt64(b.count)) }
+    withBytes(bytes) { b in
+        var size: UInt32 = 0
+        let ok = out.withUnsafeMutableBufferPointer { o in
+            EVP_Digest(b.baseAddress, b.count, o.baseAddress, &size, EVP_sha256(), nil) == 1
+        }
+        if !ok || size != 32 { _ = crypto_hash_sha256(&out, b.baseAddress, UInt64(b.count)) }
+    }
     return hexString(out)
 }
 

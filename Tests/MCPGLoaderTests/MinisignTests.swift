@@ -164,5 +164,20 @@ import Testing
 
     @Test func sha256MatchesKnownVector() {
         #expect(sha256Hex(Array("abc".utf8)) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(sha256Hex([UInt8]()) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        // FIPS 180-2's long message: one million "a".
+        #expect(sha256Hex([UInt8](repeating: 0x61, count: 1_000_000))
+            == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    /// The plugin fingerprint is what `sha256sum` prints for the file (OpenSSL computes it; coreutils checks it).
+    @Test func sha256MatchesSha256sum() async throws {
+        let dir = try TempDir()
+        let bytes = (0..<(3 << 20) + 7).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 13) }
+        let path = dir.file("blob.bin")
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let r = try await run("/usr/bin/sha256sum", [path])
+        try #require(r.status == 0, "sha256sum failed: \(r.stderr)")
+        #expect(r.stdout.split(separator: " ").first.map(String.init) == sha256Hex(bytes))
     }
 }
