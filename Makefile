@@ -60,9 +60,10 @@ test-blackbox: $(VENV)/.installed
 docs:
 	$(DIST)/bin/mcpg config reference > docs/config.md
 
-## bench: throughput and ABI cost, printed as ratios against a baseline measured in the same run.
-bench: build
-	bench/run
+## bench: throughput against a bare-NIO ceiling and Python MCP gateways (pinned, in bench/.venv-peers), latency,
+## boot and ABI cost, printed as ratios against baselines measured in the same run.
+bench: build $(VENV)/.installed
+	bench/run --dist $(DIST) --venv $(VENV)
 
 ## bench-policy: tools/list over 10,000 tools and tools/call per policy engine, as ratios against allow-all.
 bench-policy: build

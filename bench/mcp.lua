@@ -32,6 +32,9 @@ function init(args)
         ["Accept"] = "application/json, text/event-stream",
         ["MCP-Protocol-Version"] = os.getenv("MCP_PROTOCOL") or "2025-06-18",
     }
+    -- wrk.init set Host in the table replaced here; HTTP/1.1 servers that enforce it (uvicorn: "400 Invalid HTTP
+    -- request received") need it kept.
+    headers["Host"] = wrk.headers["Host"]
     local session = os.getenv("MCP_SESSION")
     if session and session ~= "" then headers["Mcp-Session-Id"] = session end
     local auth = os.getenv("MCP_AUTH")
