@@ -470,9 +470,11 @@ public actor Ledger {
         if let failure { throw failure }
         if !flushing {
             // Lead: write the batch from this task, saving a task hop when appends come one at a time. With a commit
-            // delay, first let other appends join the batch.
+            // delay, first let other appends join the batch, but only when others are already waiting (as
+            // PostgreSQL's commit_delay with commit_siblings): a lone append, such as one agent's sequential calls,
+            // would only pay the delay for a batch of one.
             flushing = true
-            if let delay = options.commitDelay { try? await Task.sleep(for: delay) }
+            if let delay = options.commitDelay, target - chain.durableSeq > 1 { try? await Task.sleep(for: delay) }
             await flushLoop(until: target)
             if chain.durableSeq >= target { return }
             throw failure ?? LedgerError(.failed, "\(path): record \(target) was not written")

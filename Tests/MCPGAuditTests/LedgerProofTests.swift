@@ -327,4 +327,25 @@ import Testing
         try await ledger.close()
         #expect(verify(path, key: key).ok)
     }
+
+    /// The commit delay is for batches: a record appended while none other waits is written at once, so one
+    /// agent's sequential calls do not each pay it.
+    @Test func batchDurabilityDoesNotDelayALoneRecord() async throws {
+        let dir = try TempDir()
+        let path = dir.file("audit.ledger")
+        let key = TestKey()
+        let ledger = try Ledger(
+            path: path, signer: key.signer(),
+            options: LedgerOptions(checkpointEvery: 10_000, checkpointInterval: .seconds(3600),
+                                   commitDelay: .seconds(30)),
+            logger: LogCapture().logger)
+        let start = ContinuousClock.now
+        for n in 0..<3 { _ = try await ledger.append(["n": .int(Int64(n))]) }
+        // Three sequential appends, each durable before the next: far less than one 30 s delay.
+        #expect(ContinuousClock.now - start < .seconds(10))
+        #expect(try LedgerFileText.lines(path).count == 3)
+        #expect(await ledger.fsyncCount == 3)
+        try await ledger.close()
+        #expect(verify(path, key: key).ok)
+    }
 }
