@@ -309,8 +309,9 @@ struct NoAudit: AuditTrail {
 /// Pins glibc's mmap threshold at 1 MiB (`mallopt(M_MMAP_THRESHOLD, 1 MiB)`, found at run time: Swift's Glibc
 /// module does not declare it). Left dynamic, glibc raises the threshold to the size of each large buffer freed, so
 /// the plugin files read at boot (tens of MB each) are later allocated inside malloc arenas, which keep up to twice
-/// that resident after it is freed: with plugins loaded on two threads, 55 MB of idle RSS for nothing. Pinned, every
-/// buffer of 1 MiB or more is its own mapping, returned to the system when freed. A no-op without glibc.
+/// that resident after it is freed: with plugins loaded on two threads, about 50 MB of idle RSS for nothing.
+/// Pinned, every buffer of 1 MiB or more is its own mapping, returned to the system when freed. A no-op without
+/// glibc.
 func pinMmapThreshold() {
     guard let me = dlopen(nil, RTLD_NOW), let sym = dlsym(me, "mallopt") else { return }
     typealias Mallopt = @convention(c) (Int32, Int32) -> Int32
