@@ -50,7 +50,7 @@ final class HTTPTestServer: @unchecked Sendable {
         let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let port = Int(text) else {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            awaitKilled(process.processIdentifier)
             let err = (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? ""
             throw NSError(
                 domain: "HTTPTestServer", code: 1,
@@ -64,7 +64,20 @@ final class HTTPTestServer: @unchecked Sendable {
     func stop() {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            awaitKilled(process.processIdentifier)
         }
+    }
+}
+
+/// Waits, at most 5 s, until the process `pid` (just sent SIGKILL) is gone or a zombie. Not Foundation's
+/// `waitUntilExit`: that spins its thread until Dispatch reports the exit, and two such waits on the cooperative
+/// threads of a 2-core machine left Dispatch no thread to report it with (a CI run hung for 15 minutes).
+private func awaitKilled(_ pid: Int32) {
+    for _ in 0..<1000 {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")"), stat.index(close, offsetBy: 2) < stat.endIndex
+        else { return }
+        if stat[stat.index(close, offsetBy: 2)] == "Z" { return }
+        usleep(5000)
     }
 }

@@ -73,7 +73,7 @@ final class TestIssuer: @unchecked Sendable {  // `process` is only touched by s
         let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let bound = Int(text) else {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            awaitKilled(process.processIdentifier)
             let err = (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? ""
             throw IssuerError("issuer.py did not start: \(text) \(err)")
         }
@@ -86,7 +86,7 @@ final class TestIssuer: @unchecked Sendable {  // `process` is only touched by s
     func stop() {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            awaitKilled(process.processIdentifier)
         }
         try? FileManager.default.removeItem(at: directory)
     }
@@ -135,4 +135,17 @@ final class TestIssuer: @unchecked Sendable {  // `process` is only touched by s
 struct IssuerError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Waits, at most 5 s, until the process `pid` (just sent SIGKILL) is gone or a zombie. Not Foundation's
+/// `waitUntilExit`: that spins its thread until Dispatch reports the exit, and two such waits on the cooperative
+/// threads of a 2-core machine left Dispatch no thread to report it with (a CI run hung for 15 minutes).
+private func awaitKilled(_ pid: Int32) {
+    for _ in 0..<1000 {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")"), stat.index(close, offsetBy: 2) < stat.endIndex
+        else { return }
+        if stat[stat.index(close, offsetBy: 2)] == "Z" { return }
+        usleep(5000)
+    }
 }

@@ -78,7 +78,7 @@ final class UpstreamServer: @unchecked Sendable {  // `process` is only touched 
         let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard text.hasPrefix("PORT "), let p = Int(text.dropFirst(5)) else {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            awaitKilled(process.processIdentifier)
             let err = (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? ""
             throw UpstreamError("everything.py \(mode) did not start: \(text) \(err)")
         }
@@ -91,7 +91,7 @@ final class UpstreamServer: @unchecked Sendable {  // `process` is only touched 
     func stop() {
         if let process, process.isRunning {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            awaitKilled(process.processIdentifier)
         }
         process = nil
         try? FileManager.default.removeItem(at: stderrFile)
@@ -208,4 +208,17 @@ final class EventLog: Sendable {
 extension JSON {
     /// The text of the first text content block of a tool result.
     var firstText: String? { self["content"]?[0]?["text"]?.stringValue }
+}
+
+/// Waits, at most 5 s, until the process `pid` (just sent SIGKILL) is gone or a zombie. Not Foundation's
+/// `waitUntilExit`: that spins its thread until Dispatch reports the exit, and two such waits on the cooperative
+/// threads of a 2-core machine left Dispatch no thread to report it with (a CI run hung for 15 minutes).
+private func awaitKilled(_ pid: Int32) {
+    for _ in 0..<1000 {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")"), stat.index(close, offsetBy: 2) < stat.endIndex
+        else { return }
+        if stat[stat.index(close, offsetBy: 2)] == "Z" { return }
+        usleep(5000)
+    }
 }

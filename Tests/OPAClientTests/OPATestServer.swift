@@ -85,7 +85,7 @@ final class OPATestServer: @unchecked Sendable {  // `process` is only touched b
         let text = String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard let port = Int(text) else {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            awaitKilled(process.processIdentifier)
             let err = (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? ""
             throw ServerError("opa_server.py did not start: \(text) \(err)")
         }
@@ -99,7 +99,7 @@ final class OPATestServer: @unchecked Sendable {  // `process` is only touched b
         if process.isRunning {
             // SIGKILL: the test process may hand its children a blocked SIGTERM.
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            awaitKilled(process.processIdentifier)
         }
         try? FileManager.default.removeItem(at: directory)
     }
@@ -147,4 +147,17 @@ struct ServerError: Error, CustomStringConvertible {
 
 private final class StartFlag: Sendable {
     let value = Mutex(false)
+}
+
+/// Waits, at most 5 s, until the process `pid` (just sent SIGKILL) is gone or a zombie. Not Foundation's
+/// `waitUntilExit`: that spins its thread until Dispatch reports the exit, and two such waits on the cooperative
+/// threads of a 2-core machine left Dispatch no thread to report it with (a CI run hung for 15 minutes).
+private func awaitKilled(_ pid: Int32) {
+    for _ in 0..<1000 {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")"), stat.index(close, offsetBy: 2) < stat.endIndex
+        else { return }
+        if stat[stat.index(close, offsetBy: 2)] == "Z" { return }
+        usleep(5000)
+    }
 }
