@@ -26,7 +26,10 @@ enum Upstream {
     {
         var config = MCPClient.Config(
             transport: .stdio, command: [python, script, "stdio"] + arguments,
-            restart: .init(initialMs: 100, maxMs: 1000), timeoutMs: 30_000, connectTimeoutMs: 30_000)
+            restart: .init(initialMs: 100, maxMs: 1000), timeoutMs: 30_000,
+            // Generous: the first test starts everything.py (seconds of CPU to import the SDK) while every other suite
+            // starts too; under that load one startup took over 30 s.
+            connectTimeoutMs: 90_000)
         configure(&config)
         return config
     }
