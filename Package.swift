@@ -160,6 +160,8 @@ var targets: [Target] = [
         ],
         path: "Tools/mcpg", swiftSettings: swiftSettings),
 
+    // Helpers the test targets that start server processes share.
+    .target(name: "TestProcesses", path: "Tests/TestProcesses", swiftSettings: swiftSettings),
     .testTarget(name: "MCPGJSONTests", dependencies: ["MCPGJSON"], swiftSettings: swiftSettings),
     .testTarget(name: "MCPGFramesTests", dependencies: ["MCPGFrames"], swiftSettings: swiftSettings),
     .testTarget(name: "MCPGConfigTests", dependencies: ["MCPGConfig"], swiftSettings: swiftSettings),
@@ -192,7 +194,7 @@ targets.append(
         name: "OPAClient",
         dependencies: ["MCPGJSON", .product(name: "AsyncHTTPClient", package: "async-http-client")],
         path: "Plugins/policy/opa/Remote", swiftSettings: swiftSettings))
-targets.append(.testTarget(name: "OPAClientTests", dependencies: ["OPAClient", "MCPGJSON"], swiftSettings: swiftSettings))
+targets.append(.testTarget(name: "OPAClientTests", dependencies: ["OPAClient", "MCPGJSON", "TestProcesses"], swiftSettings: swiftSettings))
 
 // What the batching sinks (syslog, webhook, postgres) share: a bounded record buffer, backoff, secrets.
 targets.append(.target(name: "SinkBuffer", path: "Plugins/sink/Buffer", swiftSettings: swiftSettings))
@@ -208,7 +210,7 @@ targets.append(
             .product(name: "NIOPosix", package: "swift-nio"),
         ],
         path: "Plugins/backend/mcp/Client", swiftSettings: swiftSettings))
-targets.append(.testTarget(name: "MCPClientTests", dependencies: ["MCPClient", "MCPGJSON"], swiftSettings: swiftSettings))
+targets.append(.testTarget(name: "MCPClientTests", dependencies: ["MCPClient", "MCPGJSON", "TestProcesses"], swiftSettings: swiftSettings))
 // Backend plugins' argument checking: a tool's inputSchema compiled at config load (the subset of JSON Schema
 // that tool arguments need).
 targets.append(
@@ -254,7 +256,7 @@ targets.append(
 targets.append(
     .testTarget(
         name: "HTTPToolsTests",
-        dependencies: ["HTTPTools", "OpenAPIBackendCore", "GraphQLBackendCore", "PluginKit", "MCPGJSON"],
+        dependencies: ["HTTPTools", "OpenAPIBackendCore", "GraphQLBackendCore", "PluginKit", "MCPGJSON", "TestProcesses"],
         swiftSettings: swiftSettings))
 // The `oidc` identity plugin's verifier: JWTs against JWKS (OIDC discovery), signatures by swift-crypto.
 targets.append(
@@ -269,7 +271,7 @@ targets.append(
         path: "Plugins/identity/oidc/JWT", swiftSettings: swiftSettings))
 targets.append(
     .testTarget(
-        name: "JWTVerifierTests", dependencies: ["JWTVerifier", "OIDCPlugin", "PluginKit", "MCPGJSON"],
+        name: "JWTVerifierTests", dependencies: ["JWTVerifier", "OIDCPlugin", "PluginKit", "MCPGJSON", "TestProcesses"],
         swiftSettings: swiftSettings))
 
 // X.509 client certificates for the `mtls` and `spiffe` identity plugins: PEM bundles, chain verification

@@ -1,5 +1,6 @@
 import Foundation
 import MCPGJSON
+import TestProcesses
 
 /// `Tests/Upstreams/http_api.py` as a child process on 127.0.0.1: each test starts its own and stops it
 /// when done (`deinit` too).
@@ -66,18 +67,5 @@ final class HTTPTestServer: @unchecked Sendable {
             kill(process.processIdentifier, SIGKILL)
             awaitKilled(process.processIdentifier)
         }
-    }
-}
-
-/// Waits, at most 5 s, until the process `pid` (just sent SIGKILL) is gone or a zombie. Not Foundation's
-/// `waitUntilExit`: that spins its thread until Dispatch reports the exit, and two such waits on the cooperative
-/// threads of a 2-core machine left Dispatch no thread to report it with (a CI run hung for 15 minutes).
-private func awaitKilled(_ pid: Int32) {
-    for _ in 0..<1000 {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")"), stat.index(close, offsetBy: 2) < stat.endIndex
-        else { return }
-        if stat[stat.index(close, offsetBy: 2)] == "Z" { return }
-        usleep(5000)
     }
 }

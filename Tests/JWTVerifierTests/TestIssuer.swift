@@ -4,6 +4,7 @@ import MCPGJSON
 import NIOHTTP1
 import NIOSSL
 import Synchronization
+import TestProcesses
 
 /// `Tests/Issuer/issuer.py` running as a child process: a real OpenID Connect issuer with discovery, a JWKS
 /// of real keys and a control API to mint tokens. Each test starts its own (tests run in parallel) and stops
@@ -135,17 +136,4 @@ final class TestIssuer: @unchecked Sendable {  // `process` is only touched by s
 struct IssuerError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-/// Waits, at most 5 s, until the process `pid` (just sent SIGKILL) is gone or a zombie. Not Foundation's
-/// `waitUntilExit`: that spins its thread until Dispatch reports the exit, and two such waits on the cooperative
-/// threads of a 2-core machine left Dispatch no thread to report it with (a CI run hung for 15 minutes).
-private func awaitKilled(_ pid: Int32) {
-    for _ in 0..<1000 {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")"), stat.index(close, offsetBy: 2) < stat.endIndex
-        else { return }
-        if stat[stat.index(close, offsetBy: 2)] == "Z" { return }
-        usleep(5000)
-    }
 }

@@ -4,6 +4,7 @@ import MCPGJSON
 import NIOHTTP1
 import NIOSSL
 import Synchronization
+import TestProcesses
 
 /// `Tests/Differential/opa_server.py` running as a child process: an OPA-compatible Data API server whose
 /// decisions come from regopy. Each test starts its own (they run in parallel) and stops it when done;
@@ -147,17 +148,4 @@ struct ServerError: Error, CustomStringConvertible {
 
 private final class StartFlag: Sendable {
     let value = Mutex(false)
-}
-
-/// Waits, at most 5 s, until the process `pid` (just sent SIGKILL) is gone or a zombie. Not Foundation's
-/// `waitUntilExit`: that spins its thread until Dispatch reports the exit, and two such waits on the cooperative
-/// threads of a 2-core machine left Dispatch no thread to report it with (a CI run hung for 15 minutes).
-private func awaitKilled(_ pid: Int32) {
-    for _ in 0..<1000 {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")"), stat.index(close, offsetBy: 2) < stat.endIndex
-        else { return }
-        if stat[stat.index(close, offsetBy: 2)] == "Z" { return }
-        usleep(5000)
-    }
 }
