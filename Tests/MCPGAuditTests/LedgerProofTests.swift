@@ -304,15 +304,19 @@ import Testing
         #expect(both.warnings.contains { $0.contains("not endorsed; accepted") })
     }
 
+    /// A ledger at `path` with a commit delay that checkpoints only when closed.
+    func batchLedger(_ path: String, _ key: TestKey, commitDelay: Duration) throws -> Ledger {
+        try Ledger(
+            path: path, signer: key.signer(),
+            options: LedgerOptions(checkpointEvery: 10_000, checkpointInterval: .seconds(3600), commitDelay: commitDelay),
+            logger: LogCapture().logger)
+    }
+
     @Test func batchDurabilitySharesFsyncsAndStillAnswersOnlyWhenDurable() async throws {
         let dir = try TempDir()
         let path = dir.file("audit.ledger")
         let key = TestKey()
-        let ledger = try Ledger(
-            path: path, signer: key.signer(),
-            options: LedgerOptions(checkpointEvery: 10_000, checkpointInterval: .seconds(3600),
-                                   commitDelay: .milliseconds(20)),
-            logger: LogCapture().logger)
+        let ledger = try batchLedger(path, key, commitDelay: .milliseconds(20))
         let receipts = try await withThrowingTaskGroup(of: LedgerReceipt.self) { group in
             for n in 0..<200 { group.addTask { try await ledger.append(["n": .int(Int64(n))]) } }
             var out: [LedgerReceipt] = []
@@ -334,11 +338,7 @@ import Testing
         let dir = try TempDir()
         let path = dir.file("audit.ledger")
         let key = TestKey()
-        let ledger = try Ledger(
-            path: path, signer: key.signer(),
-            options: LedgerOptions(checkpointEvery: 10_000, checkpointInterval: .seconds(3600),
-                                   commitDelay: .seconds(300)),
-            logger: LogCapture().logger)
+        let ledger = try batchLedger(path, key, commitDelay: .seconds(300))
         let start = ContinuousClock.now
         for n in 0..<3 { _ = try await ledger.append(["n": .int(Int64(n))]) }
         // Three sequential appends, each durable before the next: far less than one 300 s delay. (The bound is loose:
