@@ -137,6 +137,25 @@ def test_calls_map_arguments_and_answers(api_gateway: Gateway) -> None:
     run(body)
 
 
+def test_trace_context_reaches_the_api_as_headers(api_gateway: Gateway) -> None:
+    """W3C trace context: the API sees the caller's trace with the gateway's span as parent, and the tracestate."""
+    trace, client_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    seen: dict[str, Any] = {}
+
+    async def body() -> None:
+        async with session(api_gateway.url) as s:
+            r = await s.call_tool("a__echo", {"kind": "t", "term": "x"},
+                                  meta={"traceparent": f"00-{trace}-{client_span}-01", "tracestate": "v=1"})
+            assert not r.is_error, text_of(r)
+            seen.update(json.loads(text_of(r))["headers"])
+
+    run(body)
+    version, trace_id, parent, flags = seen["traceparent"].split("-")
+    assert (version, trace_id, flags) == ("00", trace, "01")
+    assert len(parent) == 16 and parent != client_span, "the API's parent is the gateway's span"
+    assert seen["tracestate"] == "v=1"
+
+
 def test_failures_are_tool_errors_or_invalid_params(api_gateway: Gateway) -> None:
     """Execution errors are isError results without secrets; arguments that break the schema are -32602."""
 

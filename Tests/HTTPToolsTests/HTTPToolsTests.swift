@@ -112,6 +112,37 @@ struct HTTPToolsTests {
         await caller.shutdown()
     }
 
+    // W3C trace context: the traceparent/tracestate the gateway puts in the call's _meta become request headers.
+    @Test func traceContextFromTheCallMetaBecomesHeaders() async throws {
+        let server = try await HTTPTestServer.start()
+        let (caller, tools) = try makeTools(
+            #"""
+            {"base_url": "\#(server.base)", "tools": [
+              {"name": "plain", "url": "/echo/p"},
+              {"name": "own", "url": "/echo/o", "headers": {"traceparent": "{tp}"}}
+            ]}
+            """#)
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        func headers(_ tool: String, _ arguments: JSONObject = [:], meta: JSONObject?) async throws -> JSON? {
+            let r = try await caller.call(try #require(tools[tool]), arguments: arguments, meta: meta)
+            #expect(!r.isErrorResult, "\(r)")
+            return try JSON.parse(r.resultText)["headers"]
+        }
+        let both = try await headers("plain", meta: ["traceparent": .string(parent), "tracestate": "v=1", "other": "x"])
+        #expect(both?["traceparent"] == .string(parent))
+        #expect(both?["tracestate"] == "v=1")
+        #expect(both?["other"] == nil)
+        let none = try await headers("plain", meta: ["tracestate": "v=1"])
+        #expect(none?["traceparent"] == nil)
+        #expect(none?["tracestate"] == nil, "a tracestate without its traceparent means nothing")
+        let unprintable = try await headers("plain", meta: ["traceparent": "00-x\r\nX-Injected: 1"])
+        #expect(unprintable?["traceparent"] == nil)
+        #expect(unprintable?["x-injected"] == nil)
+        let configured = try await headers("own", ["tp": "mine"], meta: ["traceparent": .string(parent)])
+        #expect(configured?["traceparent"] == "mine", "a header the tool sets itself is kept")
+        await caller.shutdown()
+    }
+
     // TOOL-3, TOOL-11: generated schemas, and arguments checked before any request.
     @Test func generatedInputSchemaIsEnforcedBeforeAnyRequest() async throws {
         let server = try await HTTPTestServer.start()

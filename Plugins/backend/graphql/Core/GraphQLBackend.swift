@@ -127,7 +127,7 @@ struct GraphQLBackend: BackendPlugin {
         if let e = SchemaValidator.firstError(.object(call.arguments), schema: op.inputSchema) {
             throw PluginError(code: -32602, "invalid arguments for \(op.name): \(e)")
         }
-        return await owner.run(op.document, variables: call.arguments, outputSchema: op.outputSchema)
+        return await owner.run(op.document, variables: call.arguments, outputSchema: op.outputSchema, meta: call.meta)
     }
 }
 
@@ -307,16 +307,16 @@ final class GraphQLOwner: Sendable {
     }
 
     /// POSTs the document with its variables; `errors` → isError with their messages, `data` → structuredContent.
-    func run(_ document: String, variables: JSONObject, outputSchema: JSON?) async -> JSON {
+    func run(_ document: String, variables: JSONObject, outputSchema: JSON?, meta: JSONObject? = nil) async -> JSON {
         let body: JSON = ["query": .string(document), "variables": .object(variables)]
+        var request = OutgoingRequest(
+            method: "POST", url: endpoint,
+            headers: [("Content-Type", "application/json"), ("Accept", "application/graphql-response+json, application/json")],
+            body: body.serialized())
+        request.addTraceContext(from: meta)
         let response: IncomingResponse
         do {
-            response = try await caller.send(
-                OutgoingRequest(
-                    method: "POST", url: endpoint,
-                    headers: [("Content-Type", "application/json"), ("Accept", "application/graphql-response+json, application/json")],
-                    body: body.serialized()),
-                auth: caller.defaultAuth)
+            response = try await caller.send(request, auth: caller.defaultAuth)
         } catch let e as HTTPToolsError {
             return toolResult(text: caller.scrub(e.message), isError: true)
         } catch {

@@ -27,6 +27,25 @@ public struct OutgoingRequest: Sendable {
 
     /// GET, HEAD, PUT, DELETE and OPTIONS: the methods retried after a transient failure.
     public var isIdempotent: Bool { ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"].contains(method) }
+
+    /// Adds the W3C trace context of the call (`traceparent`, and `tracestate` with it) from the call's `_meta`,
+    /// where the gateway puts its own span, so the API's spans continue the caller's trace. Headers the request
+    /// already has are kept; values that are not printable ASCII or longer than 512 bytes are not sent.
+    public mutating func addTraceContext(from meta: JSONObject?) {
+        guard let meta, let parent = Self.traceValue(meta["traceparent"]) else { return }
+        var added = [("traceparent", parent)]
+        if let state = Self.traceValue(meta["tracestate"]) { added.append(("tracestate", state)) }
+        for (name, value) in added where !headers.contains(where: { $0.0.lowercased() == name }) {
+            headers.append((name, value))
+        }
+    }
+
+    static func traceValue(_ json: JSON?) -> String? {
+        guard let s = json?.stringValue, !s.isEmpty, s.utf8.count <= 512,
+            s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F })
+        else { return nil }
+        return s
+    }
 }
 
 /// An HTTP answer read in full (within the size limit).

@@ -176,13 +176,14 @@ public struct InvalidArguments: Error, Sendable, CustomStringConvertible {
 extension HTTPCaller {
     /// Runs one tool: validates the arguments (throws `InvalidArguments`), sends the request and maps the
     /// answer. Every other failure is a result with `isError: true`.
-    public func call(_ tool: HTTPTool, arguments: JSONObject) async throws -> JSON {
+    public func call(_ tool: HTTPTool, arguments: JSONObject, meta: JSONObject? = nil) async throws -> JSON {
         if let e = SchemaValidator.firstError(.object(arguments), schema: tool.inputSchema) {
             throw InvalidArguments(message: "invalid arguments for \(tool.name): \(e)")
         }
         let response: IncomingResponse
         do {
-            let request = try tool.request(arguments)
+            var request = try tool.request(arguments)
+            request.addTraceContext(from: meta)
             response = try await send(request, auth: tool.auth ?? defaultAuth, timeoutMs: tool.timeoutMs)
         } catch let e as HTTPToolsError {
             return toolResult(text: scrub(e.message), isError: true)

@@ -35,7 +35,7 @@ struct HTTPBackend: BackendPlugin {
     func callTool(_ call: ToolCall, context: CallContext) async throws -> JSON {
         guard let tool = tools[call.name] else { throw PluginError(code: -32602, "unknown tool \(call.name)") }
         do {
-            return try await owner.caller.call(tool, arguments: call.arguments)
+            return try await owner.caller.call(tool, arguments: call.arguments, meta: call.meta)
         } catch let e as InvalidArguments {
             throw PluginError(code: -32602, e.message)
         }

@@ -93,7 +93,7 @@ struct OpenAPIBackend: BackendPlugin {
             throw PluginError(code: -32602, "unknown tool \(call.name)")
         }
         do {
-            return try await owner.caller.call(tool, arguments: call.arguments)
+            return try await owner.caller.call(tool, arguments: call.arguments, meta: call.meta)
         } catch let e as InvalidArguments {
             throw PluginError(code: -32602, e.message)
         }
