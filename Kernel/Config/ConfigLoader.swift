@@ -177,6 +177,10 @@ private struct Builder {
         auditConfig.rotateBytes = a?["rotate"]?["max_bytes"]?.intValue
         auditConfig.rotateAgeSeconds = a?["rotate"]?["max_age_s"]?.intValue.map { Int($0) }
         auditConfig.retainSegments = a?["rotate"]?["retain"]?.intValue.map { Int($0) }
+        if let r = a?["refusals"] {
+            auditConfig.refusalsPerSource = r["per_source"]?.intValue.map { Int($0) } ?? 10
+            auditConfig.refusalWindowSeconds = r["window_s"]?.intValue.map { Int($0) } ?? 60
+        }
         if let r = a?["record"] {
             func mode(_ v: JSON?) -> RecordPolicy.Mode? { v?.stringValue.flatMap(RecordPolicy.Mode.init(rawValue:)) }
             auditConfig.record = RecordPolicy(

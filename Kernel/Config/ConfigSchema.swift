@@ -369,6 +369,27 @@ public enum ConfigSchema {
                     ]),
                     "What a tools/call record holds besides who, what, the decision and the outcome."),
                 default: [:]),
+            SchemaField(
+                "refusals",
+                SchemaNode(
+                    .object([
+                        SchemaField(
+                            "per_source",
+                            SchemaNode(
+                                .integer(minimum: 1, maximum: 1_000_000),
+                                "Refusals from one source recorded one by one per window."),
+                            default: 10),
+                        SchemaField(
+                            "window_s",
+                            SchemaNode(.integer(minimum: 1, maximum: 86400), "The window's length, in seconds."),
+                            default: 60),
+                    ]),
+                    "Authentication refusals (401/403 before any request is handled) from one source: an IPv4 "
+                        + "address or an IPv6 /64. The first `per_source` in a window are recorded as usual; the "
+                        + "rest are counted, and once the window has ended one record says how many there were, "
+                        + "from when to when, and why. So a flood of bad credentials neither grows the ledger nor "
+                        + "costs an fsync per request, and still shows in it."),
+                default: [:]),
         ]),
         "The tamper-evident record of every decision and outcome.")
 

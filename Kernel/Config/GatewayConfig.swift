@@ -243,6 +243,9 @@ public struct AuditConfig: Sendable, Equatable {
     public var retainSegments: Int?
     /// What tools/call records keep of arguments and results.
     public var record: RecordPolicy = RecordPolicy()
+    /// `audit.refusals`: authentication refusals recorded one by one per source and window.
+    public var refusalsPerSource = 10
+    public var refusalWindowSeconds = 60
 
     /// Creates audit settings; defaults are the schema's.
     public init(ledger: String, signingKey: String, checkpointEvery: Int = 1000, checkpointIntervalMs: Int = 1000) {

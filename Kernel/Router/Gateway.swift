@@ -22,13 +22,16 @@ public struct GatewaySettings: Sendable {
     public var recordModes: @Sendable (String) -> (arguments: AuditRecordMode, result: AuditRecordMode) = { _ in
         (.hash, .hash)
     }
+    /// How many authentication refusals per source are recorded one by one (`audit.refusals`).
+    public var refusalLimits = RefusalLimits()
 
     public init(pageSize: Int = 100, callTimeout: Duration = .seconds(30), serverName: String = "mcpg",
                 serverVersion: String, policyMode: PolicyMode = .all, identityMode: IdentityMode = .first,
                 recordModes: @escaping @Sendable (String) -> (arguments: AuditRecordMode, result: AuditRecordMode) = {
                     _ in (.hash, .hash)
-                }) {
+                }, refusalLimits: RefusalLimits = RefusalLimits()) {
         self.recordModes = recordModes
+        self.refusalLimits = refusalLimits
         self.policyMode = policyMode
         self.identityMode = identityMode
         self.pageSize = pageSize
@@ -101,6 +104,8 @@ public final class Gateway: Sendable {
     let settings: GatewaySettings
     let logger: Logger
     let cursors = CursorCodec()
+    /// Bounds the refusals recorded one by one per source; the rest become summary records.
+    let refusals: RefusalLimiter
     /// Task-augmented requests (TASK-*), run by the gateway.
     let tasks = TaskTable()
     /// 2026-07-28 calls waiting for their client's input (NEXT-6).
@@ -137,6 +142,7 @@ public final class Gateway: Sendable {
         self.store = store
         self.audit = audit
         self.settings = settings
+        refusals = RefusalLimiter(settings.refusalLimits)
         self.sessions = sessions
         self.logger = logger
     }
@@ -157,7 +163,13 @@ public final class Gateway: Sendable {
         }
     }
 
+    /// Records a refusal, unless its source has used up its individually recorded refusals for the window
+    /// (`RefusalLimiter`); a window that ended with refusals left out is recorded first as a summary.
     private func auditRefusal(_ caller: Caller, _ f: AuthenticationFailure) async {
+        let (record, ended) = refusals.admit(
+            peer: caller.peerAddress, reason: f.reason, now: .now, ts: UTCTimestamp.now())
+        if let ended { await recordRefusalSummary(ended) }
+        guard record else { return }
         var identityJSON: JSONObject = [
             "mode": .string(identityChain.mode.rawValue), "reason": .string(f.reason),
             "abstained": .array(f.abstained.map { ["plugin": .string($0.plugin), "reason": .string($0.reason)] }),
@@ -173,6 +185,32 @@ public final class Gateway: Sendable {
         do { try await audit.record(event) } catch {
             logger.critical("audit ledger write failed", metadata: ["mcpg.error.id": "\(f.correlationID)", "mcpg.error": "\(error)"])
         }
+    }
+
+    /// Records the summaries of the refusal windows that have ended (all of them when `all`, at shutdown).
+    public func flushRefusalSummaries(all: Bool = false) async {
+        for summary in refusals.drain(now: .now, all: all) { await recordRefusalSummary(summary) }
+    }
+
+    /// `{"type":"authentication","peer":source,"decision":{"effect":"reject"},"refusals":{"count","first","last",
+    /// "reasons"}}`: `count` refusals from `source` between `first` and `last` that have no record of their own.
+    private func recordRefusalSummary(_ s: RefusalLimiter.Summary) async {
+        let id = RandomID.correlation()
+        let reasons = JSONObject(s.reasons.sorted { $0.key < $1.key }.map { JSONMember($0.key, .int(Int64($0.value))) })
+        let event: JSON = [
+            "id": .string(id), "type": "authentication", "peer": .string(s.source),
+            "decision": ["effect": "reject"],
+            "refusals": [
+                "count": .int(Int64(s.count)), "first": .string(s.first), "last": .string(s.last),
+                "reasons": .object(reasons),
+            ],
+        ]
+        do { try await audit.record(event) } catch {
+            logger.critical("audit ledger write failed", metadata: ["mcpg.error.id": "\(id)", "mcpg.error": "\(error)"])
+        }
+        logger.warning(
+            "authentication refusals recorded as one summary",
+            metadata: ["mcpg.peer": "\(s.source)", "mcpg.refusals": "\(s.count)"])
     }
 
     // MARK: - Frames

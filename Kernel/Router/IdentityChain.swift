@@ -98,7 +98,7 @@ public struct IdentityChain: Sendable {
                 return .refused(plugin: stage.label, reason: a.reason, answers: answers, challenge: nil, status: 401)
             }
         }
-        guard mode == .all, let first = principals.first else {
+        guard mode == .all, !principals.isEmpty else {
             return .refused(plugin: nil, reason: "no identity plugin authenticated the caller", answers: answers,
                             challenge: nil, status: 401)
         }

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from conftest import (
@@ -273,3 +274,37 @@ def test_bad_durability_is_a_config_error_with_its_place(tmp_path: Path) -> None
     r = run_mcpg("config", "validate", config.path)
     assert r.returncode == 1
     assert re.search(r"mcpg\.yaml:\d+:\d+: error: invalid durability \"batch\(5s\)\"", r.stderr), r.stderr
+
+
+def test_a_flood_of_refusals_is_recorded_as_its_allowance_and_a_summary(tmp_path: Path) -> None:
+    """`audit.refusals`: past `per_source` refusals in a window, a source's refusals get no record of their own; the
+    summary record the gateway writes once the window ends (while it runs, not only at shutdown) counts them, so
+    every refusal is still accounted for and the ledger verifies."""
+    config = make_config(tmp_path, anonymous=False)
+    with_audit(config, "  refusals: { per_source: 5, window_s: 2 }")
+    gw = start_gateway(config)
+    flood = 40
+    try:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+        with httpx.Client(timeout=10) as client:
+            for i in range(flood):
+                r = client.post(config.url, json=body, headers={
+                    "Authorization": f"Bearer wrong-{i}", "Accept": "application/json, text/event-stream"})
+                assert r.status_code == 401, r.text
+        deadline = time.monotonic() + 30
+        while not any((e or {}).get("refusals") for e in map(event_of, records(config.ledger))):
+            assert time.monotonic() < deadline, "no summary record while the gateway runs"
+            time.sleep(0.1)
+    finally:
+        assert gw.stop() == 0, gw.stderr()
+
+    refusals = [e for e in map(event_of, records(config.ledger)) if e and e.get("type") == "authentication"]
+    single = [e for e in refusals if "refusals" not in e]
+    summaries = [e["refusals"] for e in refusals if "refusals" in e]
+    assert 5 <= len(single) < flood
+    assert len(single) + sum(s["count"] for s in summaries) == flood
+    assert all(e["peer"].startswith("127.0.0.1:") for e in single)
+    assert all(e["peer"] == "127.0.0.1" for e in refusals if "refusals" in e)
+    assert all(s["first"] <= s["last"] and sum(s["reasons"].values()) == s["count"] for s in summaries)
+    assert verify(config.ledger).returncode == 0

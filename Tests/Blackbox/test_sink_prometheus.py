@@ -209,3 +209,23 @@ def _le(bound: float) -> str:
     if bound == float("inf"):
         return "+Inf"
     return str(int(bound)) if bound == int(bound) else repr(bound)
+
+
+def test_a_summary_of_refusals_counts_as_every_refusal_it_stands_for(tmp_path: Path) -> None:
+    """`audit.refusals`: 12 refusals, 2 recorded one by one and 10 in a summary record, are 12 rejects."""
+    port = free_port()
+    config = with_sink(tmp_path / "gw", prometheus_sink(port), anonymous=False)
+    text = config.path.read_text()
+    config.path.write_text(text.replace("\n  signing_key:", "\n  refusals: { per_source: 2, window_s: 1 }\n  signing_key:", 1))
+    gw = start_gateway(config)
+    try:
+        for i in range(12):
+            r = httpx.post(gw.url, json={"jsonrpc": "2.0", "id": 1, "method": "ping"}, timeout=10,
+                           headers={"Authorization": f"Bearer nope-{i}", "Accept": "application/json, text/event-stream"})
+            assert r.status_code == 401
+        samples = wait_for(port, lambda s: value(s, "mcpg_decisions_total", type="authentication",
+                                                 decision="reject") == 12)
+        # Two refusals and a summary, unless a loaded machine took over a second (a new window) for the twelve.
+        assert (value(samples, "mcpg_ledger_records_total", kind="event") or 0) < 12
+    finally:
+        gw.stop()

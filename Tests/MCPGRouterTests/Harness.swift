@@ -80,7 +80,8 @@ struct Harness {
          identity: [any PluginCaller] = [headerIdentity], policy: [any PluginCaller] = [prefixPolicy],
          transforms: [any PluginCaller] = [], sessionLimit: Int = 10_000, policyMode: PolicyMode = .all,
          identityMode: IdentityMode = .first,
-         prompts: [JSON] = [], resources: [JSON] = [], templates: [JSON] = []) throws {
+         prompts: [JSON] = [], resources: [JSON] = [], templates: [JSON] = [],
+         refusalLimits: RefusalLimits = RefusalLimits()) throws {
         func stages(_ cs: [any PluginCaller], _ kind: String) -> [Stage] {
             cs.enumerated().map { Stage(plugin: "p\($0.offset)", label: "\(kind)[\($0.offset)]", caller: $0.element) }
         }
@@ -92,7 +93,7 @@ struct Harness {
                                                           resources: resources, templates: templates)]),
             audit: trail,
             settings: GatewaySettings(pageSize: pageSize, callTimeout: .seconds(5), serverVersion: "test", policyMode: policyMode,
-                                     identityMode: identityMode),
+                                     identityMode: identityMode, refusalLimits: refusalLimits),
             sessions: SessionTable(idleTimeout: .seconds(60), limit: sessionLimit), logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 

@@ -155,7 +155,9 @@ enum Boot {
                     let m = record.modes(for: name)
                     return (AuditRecordMode(rawValue: m.arguments.rawValue) ?? .hash,
                             AuditRecordMode(rawValue: m.result.rawValue) ?? .hash)
-                }),
+                },
+                refusalLimits: RefusalLimits(
+                    perSource: config.audit.refusalsPerSource, window: .seconds(config.audit.refusalWindowSeconds))),
             sessions: sessions, logger: logger)
         // Every backend is listed at once. One that cannot be is left out (and retried while the gateway runs)
         // unless its entry says `unavailable: refuse`; a name or URI two backends serve is a config error.

@@ -66,6 +66,7 @@ struct Serve: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         services.append(.init(service: CatalogKeeper(gateway: parts.gateway)))
+        services.append(.init(service: RefusalSweeper(gateway: parts.gateway)))
         if stdio {
             let front = StdioFront(gateway: parts.gateway, logger: logger,
                                    maxMessageBytes: gatewayConfig.server.http?.maxBodyBytes ?? 4 << 20)
@@ -93,6 +94,7 @@ struct Serve: AsyncParsableCommand {
         do { try await serviceGroup.run() } catch { failure = error }
 
         parts.gateway.sessions.closeAll()
+        await parts.gateway.flushRefusalSummaries(all: true)
         do { try await parts.ledger?.close() } catch {
             logger.critical("closing the audit ledger failed", metadata: ["mcpg.error": "\(error)"])
             failure = failure ?? error
@@ -127,11 +129,25 @@ struct SessionSweeper: Service {
     }
 }
 
+/// Records the summaries of ended refusal windows (`audit.refusals`) once a second, so a flood that stopped is
+/// in the ledger soon after its window ends rather than at the next refusal or at shutdown.
+struct RefusalSweeper: Service {
+    let gateway: Gateway
+    func run() async {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                await gateway.flushRefusalSummaries()
+            }
+        }
+    }
+}
+
 /// Keeps the catalog current while the gateway runs (backend change notifications, refreshes, retries).
 struct CatalogKeeper: Service {
     let gateway: Gateway
     func run() async {
-        try? await cancelWhenGracefulShutdown { await gateway.maintainCatalog() }
+        await cancelWhenGracefulShutdown { await gateway.maintainCatalog() }
     }
 }
 

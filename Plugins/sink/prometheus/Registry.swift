@@ -81,7 +81,9 @@ struct Registry: Sendable {
             add(\.calls, [type, tool, backend, status])
         }
         if let decision = event["decision"].flatMap(effect) {
-            add(\.decisions, [type, decision])
+            // A summary of authentication refusals stands for `refusals.count` of them.
+            let n = event["refusals"]?["count"]?.intValue.map { Int(max(0, $0)) } ?? 1
+            add(\.decisions, [type, decision], by: n)
         }
         guard type == "tools/call" else { return }
         for g in event["principal"]?["groups"]?.arrayValue ?? [] {
@@ -123,12 +125,12 @@ struct Registry: Sendable {
         return true
     }
 
-    private mutating func add(_ family: WritableKeyPath<Registry, Family>, _ values: [String]) {
+    private mutating func add(_ family: WritableKeyPath<Registry, Family>, _ values: [String], by n: Int = 1) {
         var key = values
         if self[keyPath: family].series[values] == nil && !admit() {
             key = [String](repeating: Self.overflow, count: values.count)
         }
-        self[keyPath: family].series[key, default: 0] += 1
+        self[keyPath: family].series[key, default: 0] += Double(n)
     }
 
     /// The exposition text (format 0.0.4).
