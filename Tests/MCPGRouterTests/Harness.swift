@@ -89,7 +89,7 @@ struct Harness {
             identity: stages(identity, "identity"), policy: stages(policy, "policy"),
             transforms: stages(transforms, "transforms"),
             backends: ["demo": Stage(plugin: "fake", label: "backends.demo", caller: echoBackend)],
-            catalog: try Catalog(listings: [BackendListing(name: "demo", tools: tools.map(tool), prompts: prompts,
+            catalog: Catalog(listings: [BackendListing(name: "demo", tools: tools.map(tool), prompts: prompts,
                                                           resources: resources, templates: templates)]),
             audit: trail,
             settings: GatewaySettings(pageSize: pageSize, callTimeout: .seconds(5), serverVersion: "test", policyMode: policyMode,
