@@ -165,7 +165,7 @@ var targets: [Target] = [
     .testTarget(name: "MCPGJSONTests", dependencies: ["MCPGJSON"], swiftSettings: swiftSettings),
     .testTarget(name: "MCPGFramesTests", dependencies: ["MCPGFrames"], swiftSettings: swiftSettings),
     .testTarget(name: "MCPGConfigTests", dependencies: ["MCPGConfig"], swiftSettings: swiftSettings),
-    .testTarget(name: "MCPGLoaderTests", dependencies: ["MCPGLoader"], swiftSettings: swiftSettings),
+    .testTarget(name: "MCPGLoaderTests", dependencies: ["MCPGLoader", "TestProcesses"], swiftSettings: swiftSettings),
     .testTarget(
         name: "MCPGAuditTests",
         dependencies: ["MCPGAudit", "CSodium", .product(name: "Logging", package: "swift-log")],
@@ -177,7 +177,7 @@ var targets: [Target] = [
     .testTarget(name: "PluginKitTests", dependencies: ["PluginKit", "MCPGJSON"], swiftSettings: swiftSettings),
     // Loads the built plugin `.so` files through the real loader (signed with a throwaway key per test run).
     .testTarget(
-        name: "MCPGPluginTests", dependencies: ["MCPGLoader", "MCPGJSON"], swiftSettings: swiftSettings),
+        name: "MCPGPluginTests", dependencies: ["MCPGLoader", "MCPGJSON", "TestProcesses"], swiftSettings: swiftSettings),
 ]
 
 for p in plugins {
@@ -289,7 +289,7 @@ targets.append(
 targets.append(
     .testTarget(
         name: "ClientCertificatesTests",
-        dependencies: ["ClientCertificates", "MCPGJSON"],
+        dependencies: ["ClientCertificates", "MCPGJSON", "TestProcesses"],
         swiftSettings: swiftSettings))
 
 for e in engines {

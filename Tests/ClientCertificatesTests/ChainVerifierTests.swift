@@ -1,5 +1,6 @@
 import ClientCertificates
 import Foundation
+import TestProcesses
 import Testing
 
 /// The certificate library shared by the mtls and spiffe plugins, against certificates made by `openssl`
@@ -9,13 +10,10 @@ import Testing
         .deletingLastPathComponent()
     static let pki: Result<String, any Error> = Result {
         let dir = NSTemporaryDirectory() + "mcpg-certs-\(getpid())-\(UUID().uuidString)"
-        let p = Process()
-        let env = ProcessInfo.processInfo.environment["MCPG_PYTHON"]
-        p.executableURL = URL(fileURLWithPath: env ?? repoRoot.appendingPathComponent(".venv/bin/python").path)
-        p.arguments = [repoRoot.appendingPathComponent("Tests/Support/pki.py").path, "make", dir]
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw CertificateError("pki.py failed") }
+        let python = ProcessInfo.processInfo.environment["MCPG_PYTHON"]
+            ?? repoRoot.appendingPathComponent(".venv/bin/python").path
+        let r = try runTool(python, [repoRoot.appendingPathComponent("Tests/Support/pki.py").path, "make", dir])
+        guard r.status == 0 else { throw CertificateError("pki.py failed: \(r.stderr)") }
         return dir
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MCPGLoader
 import Synchronization
+import TestProcesses
 import Testing
 
 /// The build products directory (where SwiftPM puts `lib<product>.so`), found from the running test binary.
@@ -68,22 +69,8 @@ func run(_ tool: String, _ arguments: [String], stdin: String? = nil) async thro
 }
 
 private func runBlocking(_ tool: String, _ arguments: [String], stdin: String?) throws -> ToolRun {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: tool)
-    p.arguments = arguments
-    let out = Pipe()
-    let err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    let input = Pipe()
-    p.standardInput = input
-    try p.run()
-    if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
-    try input.fileHandleForWriting.close()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return ToolRun(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    let r = try runTool(tool, arguments, stdin: stdin)
+    return ToolRun(status: r.status, stdout: r.stdout, stderr: r.stderr)
 }
 
 /// The real minisign binary (Debian's package `minisign`).

@@ -1,5 +1,6 @@
 import Foundation
 import MCPGJSON
+import TestProcesses
 
 /// Certificates made with `openssl` by `Tests/Support/pki.py` once per test run (see that file for the list),
 /// and JWT-SVIDs it mints on demand.
@@ -20,21 +21,9 @@ enum TestPKI {
     }
 
     static func run(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: python)
-        p.arguments = [repoRoot.appendingPathComponent("Tests/Support/pki.py").path] + args
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw TestFailure("pki.py \(args.first ?? "") failed: \(String(decoding: errData, as: UTF8.self))")
-        }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let r = try runTool(python, [repoRoot.appendingPathComponent("Tests/Support/pki.py").path] + args)
+        guard r.status == 0 else { throw TestFailure("pki.py \(args.first ?? "") failed: \(r.stderr)") }
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     static func path(_ name: String) throws -> String { try directory.get() + "/" + name }

@@ -63,7 +63,7 @@ final class OPATestServer: @unchecked Sendable {  // `process` is only touched b
         process.arguments = args
         let stdout = Pipe()
         let stderrFile = directory.appendingPathComponent("stderr.txt")
-        FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
         process.standardOutput = stdout
         process.standardError = try FileHandle(forWritingTo: stderrFile)
         try process.run()
