@@ -8,6 +8,7 @@ import MCPGConfig
 import MCPGJSON
 import MCPGLoader
 import MCPGRouter
+import Synchronization
 
 /// Turns a validated config into running parts: verified and loaded plugins, instances, the catalog, the ledger.
 /// Every problem is reported as `FILE:LINE:COL: error: …` at the config entry it concerns, all of them at once.
@@ -36,22 +37,24 @@ enum Boot {
         pinMmapThreshold()
         let loader = PluginLoader(directory: config.plugins.dir, trustedKeys: keys, logger: logger)
         let directory = parentDirectory(of: config.file)
-        // Reading and verifying a plugin file is hashing tens of megabytes: do it on every core at once. The loader
-        // keeps what loads (mapping stays serialized inside it); the loop below then takes each plugin from it in
-        // config order, and meets any failure again there, to report it.
+        // Reading and verifying a plugin file is hashing tens of megabytes: do it on every core at once (mapping
+        // stays serialized inside the loader); the loop below then takes each outcome in config order, so errors
+        // are reported in that order, and a plugin that failed is not read again.
         let refs = config.allPluginRefs.filter { sections?.contains($0.0) ?? true }
         var unique: [String] = []
         for (_, ref) in refs where !unique.contains(ref.plugin) { unique.append(ref.plugin) }
         let names = unique
-        if names.count > 1 {
-            DispatchQueue.concurrentPerform(iterations: names.count) { i in _ = try? loader.load(name: names[i]) }
+        let outcomes = Mutex<[String: Result<LoadedPlugin, LoaderError>]>([:])
+        DispatchQueue.concurrentPerform(iterations: names.count) { i in
+            let outcome = Result(catching: { () throws(LoaderError) in try loader.load(name: names[i]) })
+            outcomes.withLock { $0[names[i]] = outcome }
         }
         var prepared: [Prepared] = []
         for (section, ref) in refs {
             let plugin: LoadedPlugin
-            do throws(LoaderError) {
-                plugin = try loader.load(name: ref.plugin)
-            } catch {
+            switch outcomes.withLock({ $0[ref.plugin] }) ?? Result(catching: { () throws(LoaderError) in try loader.load(name: ref.plugin) }) {
+            case .success(let p): plugin = p
+            case .failure(let error):
                 diagnostics.append(ref.diagnostic(error.code == .notFound
                     ? "unknown plugin \"\(ref.plugin)\": \(error.message)" : error.message))
                 continue
