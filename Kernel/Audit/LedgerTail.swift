@@ -1,3 +1,5 @@
+import MCPGJSON
+
 /// What opening an existing ledger learns from its tail, read backwards so a long ledger opens quickly.
 struct LedgerTail: Sendable {
     /// Seq of the last valid record (0 for an empty ledger).

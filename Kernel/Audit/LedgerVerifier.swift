@@ -1,3 +1,5 @@
+import MCPGJSON
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)

@@ -1,4 +1,5 @@
 import CSodium
+import MCPGJSON
 
 // minisign's formats (src/minisign.h in jedisct1/minisign):
 //   public key  = base64("Ed" ‖ key id[8] ‖ pk[32])
@@ -75,7 +76,7 @@ public struct MinisignPublicKey: Sendable, Equatable, Hashable, CustomStringConv
     public var base64: String { base64Encode(algEd + keyID + key) }
 
     /// The key id as minisign prints it: 16 uppercase hex digits of the 8 id bytes read as a little-endian number.
-    public var keyIDHex: String { hexString(keyID.reversed()).uppercased() }
+    public var keyIDHex: String { Hex.encode(keyID.reversed(), uppercase: true) }
 
     /// The text of a minisign `.pub` file for this key.
     public func publicKeyFileText() -> String {
@@ -253,7 +254,7 @@ public struct MinisignSignature: Sendable, Equatable {
     }
 
     /// The signing key's id as minisign prints it.
-    public var keyIDHex: String { hexString(keyID.reversed()).uppercased() }
+    public var keyIDHex: String { Hex.encode(keyID.reversed(), uppercase: true) }
 }
 
 /// The outcome of a successful `Minisign.verify`.

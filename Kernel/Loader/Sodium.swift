@@ -1,5 +1,6 @@
 import CLibcrypto
 import CSodium
+import MCPGJSON
 
 /// libsodium needs `sodium_init` once before use; it is thread-safe and idempotent.
 let sodiumReady: Bool = sodium_init() >= 0
@@ -15,18 +16,7 @@ public func sha256Hex(_ bytes: some Collection<UInt8>) -> String {
         }
         if !ok || size != 32 { _ = crypto_hash_sha256(&out, b.baseAddress, UInt64(b.count)) }
     }
-    return hexString(out)
-}
-
-/// Lowercase hex of `bytes`.
-func hexString(_ bytes: some Sequence<UInt8>) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for b in bytes {
-        out.append(digits[Int(b >> 4)])
-        out.append(digits[Int(b & 0xF)])
-    }
-    return String(decoding: out, as: UTF8.self)
+    return Hex.encode(out)
 }
 
 /// Runs `body` over contiguous storage of `bytes`, copying only when the collection has none.

@@ -284,12 +284,12 @@ struct CursorCodec: Sendable {
         for v in [UInt32(offset), generation] {
             body.append(contentsOf: [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)])
         }
-        return hexEncode(body + mac(body))
+        return Hex.encode(body + mac(body))
     }
 
     /// The offset encoded in `cursor`, or nil when the cursor is not one of ours or is for another catalog.
     func decode(_ cursor: String, generation: UInt32) -> Int? {
-        guard let raw = hexDecode(cursor), raw.count == 20 else { return nil }
+        guard let raw = Hex.decode(cursor), raw.count == 20 else { return nil }
         let body = Array(raw.prefix(8))
         let tag = Array(raw.suffix(12))
         guard sodium_memcmp(tag, mac(body), 12) == 0 else { return nil }
@@ -301,34 +301,3 @@ struct CursorCodec: Sendable {
     }
 }
 
-func hexEncode(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    out.reserveCapacity(bytes.count * 2)
-    for b in bytes {
-        out.append(digits[Int(b >> 4)])
-        out.append(digits[Int(b & 0xF)])
-    }
-    return String(decoding: out, as: UTF8.self)
-}
-
-func hexDecode(_ s: String) -> [UInt8]? {
-    let u = Array(s.utf8)
-    guard u.count % 2 == 0 else { return nil }
-    func nib(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: return c - 48
-        case 97...102: return c - 87
-        default: return nil
-        }
-    }
-    var out: [UInt8] = []
-    out.reserveCapacity(u.count / 2)
-    var i = 0
-    while i < u.count {
-        guard let h = nib(u[i]), let l = nib(u[i + 1]) else { return nil }
-        out.append(h << 4 | l)
-        i += 2
-    }
-    return out
-}
