@@ -100,7 +100,7 @@ struct PostgresSink: SinkPlugin {
     }
 
     func write(_ event: JSON) async throws {
-        sender.core.buffer.append(event)
+        sender.core.sender.buffer.append(event)
     }
 }
 
@@ -154,11 +154,7 @@ final class PostgresSender: Sendable {
         Task.detached { await c.run() }
     }
 
-    deinit {
-        core.stop()
-        let deadline = monotonicMs() + 3_000
-        while !core.finished, monotonicMs() < deadline { usleep(5_000) }
-    }
+    deinit { core.sender.stopAndWait() }
 
     /// `name` or `schema.name` as double-quoted SQL identifiers; nil unless each part is `[A-Za-z_][A-Za-z0-9_]*`
     /// of at most 63 bytes (so nothing in it needs escaping).
@@ -181,102 +177,63 @@ final class PostgresSender: Sendable {
         let pg: PostgresConnection.Configuration
         let table: String
         let createTable: Bool
-        let batchSize: Int
-        let intervalMs: Int64
         let target: String
-        let buffer: RecordBuffer<JSON>
+        let sender: BatchSender<JSON>
         let log: Host
         let logger = Logger(label: "mcpg.sink.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
-        let flags = Mutex<(stopping: Bool, finished: Bool, deadline: Int64)>((false, false, 0))
 
         init(pg: PostgresConnection.Configuration, table: String, createTable: Bool, batchSize: Int, intervalMs: Int64,
              target: String, buffer: RecordBuffer<JSON>, log: Host) {
             self.pg = pg
             self.table = table
             self.createTable = createTable
-            self.batchSize = batchSize
-            self.intervalMs = intervalMs
             self.target = target
-            self.buffer = buffer
+            sender = BatchSender(buffer: buffer, batchSize: batchSize, intervalMs: intervalMs)
             self.log = log
         }
 
-        var finished: Bool { flags.withLock { $0.finished } }
-        var stopping: Bool { flags.withLock { $0.stopping } }
-
-        func stop() {
-            buffer.close()
-            flags.withLock {
-                $0.stopping = true
-                $0.deadline = monotonicMs() + 2_500
-            }
-        }
-
-        func pastDeadline() -> Bool { flags.withLock { $0.stopping && monotonicMs() >= $0.deadline } }
-
+        /// Inserts batches until stopped: a lost connection keeps the batch and reconnects with backoff (the
+        /// buffer takes what arrives meanwhile); an insert the database refuses three times is dropped.
         func run() async {
             var connection: PostgresConnection?
-            var batch: [JSON] = []
-            var lastFlush = monotonicMs()
-            var lastDropReport: Int64 = 0
-            var backoff = Backoff(initialMs: 100, maximumMs: 10_000)
             var failures = 0
             var down = false
-            defer {
-                buffer.countDropped(batch.count + buffer.take(max: Int.max).count)
-                reportDrops()
-                if let connection { connection.close().whenComplete { _ in } }
-                flags.withLock { $0.finished = true }
-            }
-            while true {
-                if stopping && ((batch.isEmpty && buffer.count == 0) || pastDeadline()) { return }
-                if monotonicMs() - lastDropReport >= 10_000, reportDrops() { lastDropReport = monotonicMs() }
-                if batch.isEmpty {
-                    let waiting = buffer.count
-                    let due = waiting >= batchSize || (waiting > 0 && (monotonicMs() - lastFlush >= intervalMs || stopping))
-                    guard due else {
-                        try? await Task.sleep(for: .milliseconds(10))
-                        continue
-                    }
-                    batch = buffer.take(max: batchSize)
-                    lastFlush = monotonicMs()
-                }
-                do {
-                    if connection == nil || connection!.isClosed {
-                        let c = try await PostgresConnection.connect(configuration: pg, id: 1, logger: logger)
-                        connection = c
-                        if createTable { try await c.query(PostgresQuery(unsafeSQL: createSQL()), logger: logger) }
-                        if down { log.log(.info, "postgres: connected", ["target": target]) }
-                        down = false
-                    }
-                    try await connection!.query(insert(batch), logger: logger)
-                    batch = []
-                    failures = 0
-                    backoff.reset()
-                } catch {
-                    let reason = Self.describe(error)
-                    if connection?.isClosed ?? true {
-                        // Connection-level: keep the batch, reconnect with backoff (the buffer takes what arrives).
-                        connection = nil
-                        if !down {
-                            log.log(.warning, "postgres: database unreachable; buffering", ["target": target, "error": reason])
-                            down = true
+            await sender.run(
+                backoff: Backoff(initialMs: 100, maximumMs: 10_000),
+                deliver: { batch in
+                    do {
+                        if connection == nil || connection!.isClosed {
+                            let c = try await PostgresConnection.connect(configuration: pg, id: 1, logger: logger)
+                            connection = c
+                            if createTable { try await c.query(PostgresQuery(unsafeSQL: createSQL()), logger: logger) }
+                            if down { log.log(.info, "postgres: connected", ["target": target]) }
+                            down = false
                         }
-                    } else {
+                        try await connection!.query(insert(batch), logger: logger)
+                        failures = 0
+                        return .delivered
+                    } catch {
+                        let reason = Self.describe(error)
+                        if connection?.isClosed ?? true {
+                            connection = nil
+                            if !down {
+                                log.log(.warning, "postgres: database unreachable; buffering", ["target": target, "error": reason])
+                                down = true
+                            }
+                            return .retry(afterMs: nil)
+                        }
                         failures += 1
-                        if failures >= 3 {
-                            buffer.countDropped(batch.count)
-                            log.log(.error, "postgres: insert failed 3 times; batch dropped",
-                                ["target": target, "error": reason, "records": String(batch.count)])
-                            batch = []
-                            failures = 0
-                            continue
-                        }
+                        guard failures >= 3 else { return .retry(afterMs: nil) }
+                        failures = 0
+                        log.log(.error, "postgres: insert failed 3 times; batch dropped",
+                            ["target": target, "error": reason, "records": String(batch.count)])
+                        return .dropped
                     }
-                    let until = monotonicMs() + Int64(backoff.next())
-                    while monotonicMs() < until && !stopping { try? await Task.sleep(for: .milliseconds(10)) }
-                }
-            }
+                },
+                reportDrops: reportDrops,
+                finish: {
+                    if let connection { connection.close().whenComplete { _ in } }
+                })
         }
 
         func createSQL() -> String {
@@ -311,8 +268,8 @@ final class PostgresSender: Sendable {
             return PostgresQuery(unsafeSQL: sql, binds: binds)
         }
 
-        @discardableResult
         func reportDrops() -> Bool {
+            let buffer = sender.buffer
             let n = buffer.takeUnreportedDrops()
             guard n > 0 else { return false }
             log.metric(.counter, "dropped_total", Double(n))

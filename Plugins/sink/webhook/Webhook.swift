@@ -117,7 +117,7 @@ struct Webhook: SinkPlugin {
     }
 
     func write(_ event: JSON) async throws {
-        sender.core.buffer.append(event.serialized())
+        sender.core.sender.buffer.append(event.serialized())
     }
 }
 
@@ -183,9 +183,7 @@ final class WebhookSender: Sendable {
     }
 
     deinit {
-        core.stop()
-        let deadline = monotonicMs() + 3_000
-        while !core.finished, monotonicMs() < deadline { usleep(5_000) }
+        core.sender.stopAndWait()
         core.http.shutdown { _ in }
     }
 
@@ -212,95 +210,58 @@ final class WebhookSender: Sendable {
 
         let settings: Settings
         let http: HTTPClient
-        let buffer: RecordBuffer<[UInt8]>
+        let sender: BatchSender<[UInt8]>
         let log: Host
-        let flags = Mutex<(stopping: Bool, finished: Bool, deadline: Int64)>((false, false, 0))
 
         init(settings: Settings, http: HTTPClient, buffer: RecordBuffer<[UInt8]>, log: Host) {
             self.settings = settings
             self.http = http
-            self.buffer = buffer
+            sender = BatchSender(buffer: buffer, batchSize: settings.batchSize, intervalMs: settings.intervalMs)
             self.log = log
         }
 
-        var finished: Bool { flags.withLock { $0.finished } }
-        var stopping: Bool { flags.withLock { $0.stopping } }
-
-        func stop() {
-            buffer.close()
-            flags.withLock {
-                $0.stopping = true
-                $0.deadline = monotonicMs() + 2_500
-            }
-        }
-
-        func pastDeadline() -> Bool { flags.withLock { $0.stopping && monotonicMs() >= $0.deadline } }
-
+        /// Posts batches until stopped: a refused batch is dropped; a failed one is retried with backoff (or after
+        /// the endpoint's Retry-After) up to `maxRetries` times, then dropped.
         func run() async {
-            var batch: [[UInt8]] = []
-            var lastFlush = monotonicMs()
-            var lastDropReport: Int64 = 0
-            var backoff = Backoff(initialMs: settings.retryInitialMs, maximumMs: settings.retryMaxMs)
             var retries = 0
             var failing = false
-            defer {
-                buffer.countDropped(batch.count + buffer.take(max: Int.max).count)
-                reportDrops()
-                flags.withLock { $0.finished = true }
-            }
-            while true {
-                if stopping && ((batch.isEmpty && buffer.count == 0) || pastDeadline()) { return }
-                if monotonicMs() - lastDropReport >= 10_000, reportDrops() { lastDropReport = monotonicMs() }
-                if batch.isEmpty {
-                    let waiting = buffer.count
-                    let due = waiting >= settings.batchSize
-                        || (waiting > 0 && (monotonicMs() - lastFlush >= settings.intervalMs || stopping))
-                    guard due else {
-                        try? await Task.sleep(for: .milliseconds(10))
-                        continue
-                    }
-                    batch = buffer.take(max: settings.batchSize)
-                    lastFlush = monotonicMs()
-                }
-                switch await post(batch) {
-                case .delivered:
-                    if failing { log.log(.info, "webhook: delivering again", ["url": settings.url]) }
-                    failing = false
-                    batch = []
-                    retries = 0
-                    backoff.reset()
-                case .rejected(let reason):
-                    buffer.countDropped(batch.count)
-                    log.log(.error, "webhook: batch refused by the endpoint; dropped",
-                        ["url": settings.url, "reason": reason, "records": String(batch.count)])
-                    log.metric(.counter, "rejected_total", Double(batch.count))
-                    batch = []
-                    retries = 0
-                case .retry(let afterMs, let reason):
-                    retries += 1
-                    if retries > settings.maxRetries {
-                        buffer.countDropped(batch.count)
-                        log.log(.error, "webhook: batch dropped after retries",
-                            ["url": settings.url, "reason": reason, "records": String(batch.count),
-                             "retries": String(settings.maxRetries)])
-                        batch = []
+            await sender.run(
+                backoff: Backoff(initialMs: settings.retryInitialMs, maximumMs: settings.retryMaxMs),
+                deliver: { batch in
+                    switch await post(batch) {
+                    case .delivered:
+                        if failing { log.log(.info, "webhook: delivering again", ["url": settings.url]) }
+                        failing = false
                         retries = 0
-                        continue
+                        return .delivered
+                    case .rejected(let reason):
+                        log.log(.error, "webhook: batch refused by the endpoint; dropped",
+                            ["url": settings.url, "reason": reason, "records": String(batch.count)])
+                        log.metric(.counter, "rejected_total", Double(batch.count))
+                        retries = 0
+                        return .dropped
+                    case .retry(let afterMs, let reason):
+                        retries += 1
+                        if retries > settings.maxRetries {
+                            log.log(.error, "webhook: batch dropped after retries",
+                                ["url": settings.url, "reason": reason, "records": String(batch.count),
+                                 "retries": String(settings.maxRetries)])
+                            retries = 0
+                            return .dropped
+                        }
+                        if !failing {
+                            log.log(.warning, "webhook: delivery failed; retrying with backoff",
+                                ["url": settings.url, "reason": reason])
+                            failing = true
+                        }
+                        return .retry(afterMs: afterMs)
                     }
-                    if !failing {
-                        log.log(.warning, "webhook: delivery failed; retrying with backoff",
-                            ["url": settings.url, "reason": reason])
-                        failing = true
-                    }
-                    let delay = min(afterMs ?? backoff.next(), settings.retryMaxMs)
-                    let until = monotonicMs() + Int64(delay)
-                    while monotonicMs() < until && !stopping { try? await Task.sleep(for: .milliseconds(10)) }
-                }
-            }
+                },
+                reportDrops: reportDrops)
         }
 
-        @discardableResult
         func reportDrops() -> Bool {
+            let buffer = sender.buffer
             let n = buffer.takeUnreportedDrops()
             guard n > 0 else { return false }
             log.metric(.counter, "dropped_total", Double(n))
