@@ -135,6 +135,8 @@ public actor Ledger {
         var head: HeadFile?
         /// A rotation after the checkpoint that ends at this byte: (split, closed segment name).
         var rotation: LedgerIO.Rotation?
+        /// Appends (events) in the batch, for the commit delay's decision.
+        var appends = 0
         var isEmpty: Bool { lineEnds.isEmpty }
     }
 
@@ -142,6 +144,8 @@ public actor Ledger {
         var fsyncs = 0
         var headWrites = 0
         var rotations = 0
+        /// Appends in the last batch written.
+        var lastBatchAppends = 0
     }
 
     /// Opens the ledger at `path` with only the checkpoint settings (no rotation, sync durability).
@@ -350,6 +354,7 @@ public actor Ledger {
                 .invalidArgument, "audit event nests deeper than \(RecordLine.maxEventDepth) levels; not recorded")
         }
         let receipt = encode(.event(event), ts: UTCTimestamp.now())
+        batch.appends += 1
         chain.sinceCheckpoint += 1
         if chain.sinceCheckpoint >= options.checkpointEvery { encodeCheckpoint() }
         try await waitUntilDurable()
@@ -469,12 +474,8 @@ public actor Ledger {
         if chain.durableSeq >= target { return }
         if let failure { throw failure }
         if !flushing {
-            // Lead: write the batch from this task, saving a task hop when appends come one at a time. With a commit
-            // delay, first let other appends join the batch, but only when others are already waiting (as
-            // PostgreSQL's commit_delay with commit_siblings): a lone append, such as one agent's sequential calls,
-            // would only pay the delay for a batch of one.
+            // Lead: write the batch from this task, saving a task hop when appends come one at a time.
             flushing = true
-            if let delay = options.commitDelay, target - chain.durableSeq > 1 { try? await Task.sleep(for: delay) }
             await flushLoop(until: target)
             if chain.durableSeq >= target { return }
             throw failure ?? LedgerError(.failed, "\(path): record \(target) was not written")
@@ -495,9 +496,18 @@ public actor Ledger {
     /// Writes pending batches one after another until none is left (or, for a leading `append`, until its own
     /// record is durable; a background task then takes over the rest). Appends that arrive while a batch is being
     /// written accumulate in the next batch: that is the group commit.
+    ///
+    /// With a commit delay (`batch(D)`), each batch first waits D for more appends, but only when there are other
+    /// appenders: more than one append already in the batch, or in the last batch written (callers that each wait
+    /// for their record before sending the next come back together). A lone append, such as one agent's sequential
+    /// calls, is written at once rather than paying D for a batch of one; PostgreSQL's commit_delay likewise
+    /// applies only with commit_siblings active.
     private func flushLoop(until target: Int64?) async {
         while !batch.isEmpty, failure == nil {
             if let target, chain.durableSeq >= target { break }
+            if let delay = options.commitDelay, !closed, batch.appends > 1 || counters.lastBatchAppends > 1 {
+                try? await Task.sleep(for: delay)
+            }
             let current = batch
             batch = Batch()
             let outcome = await io.commit(
@@ -518,6 +528,7 @@ public actor Ledger {
                         ])
                 }
                 chain.durableSeq = current.lastSeq
+                counters.lastBatchAppends = current.appends
                 publish(current)
                 let done = waiters.prefix { $0.seq <= current.lastSeq }
                 waiters.removeFirst(done.count)
