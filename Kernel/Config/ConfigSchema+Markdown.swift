@@ -84,6 +84,7 @@ extension ConfigSchema {
             case .httpURL: return "URL `http(s)://host[:port]/path`"
             case .path(.any): return "path"
             case .path(.existingFile): return "path of an existing file"
+            case .path(.privateFile): return "path of an existing file other users cannot read"
             case .path(.existingDirectory): return "path of an existing directory"
             case .trustedKey: return "minisign public key, or path of a `.pub` file"
             case .durability: return "`sync` or `batch(<ms>ms)`"

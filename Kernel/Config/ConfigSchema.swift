@@ -87,7 +87,7 @@ public enum ConfigSchema {
             SchemaField(
                 "key_file",
                 SchemaNode(
-                    .string(.path(.existingFile)),
+                    .string(.path(.privateFile)),
                     "The certificate's private key (PEM, PKCS#8, RSA or EC). Re-read with the certificate. Keep it "
                         + "readable by the gateway's user only."),
                 required: true),
@@ -162,7 +162,7 @@ public enum ConfigSchema {
             SchemaField(
                 "session_key_file",
                 SchemaNode(
-                    .string(.path(.existingFile)),
+                    .string(.path(.privateFile)),
                     "A secret file (at least 32 bytes, e.g. `head -c 32 /dev/urandom`) whose key seals session "
                         + "state into session ids. Gateways sharing it serve each other's sessions, across restarts "
                         + "and replicas, without a sticky load balancer. Absent: a random key per process (sessions "
@@ -284,7 +284,7 @@ public enum ConfigSchema {
             SchemaField(
                 "signing_key",
                 SchemaNode(
-                    .string(.path(.existingFile)),
+                    .string(.path(.privateFile)),
                     "Ed25519 secret key, in minisign format (as `mcpg init` or `mcpg plugin keygen` write it), "
                         + "that signs the checkpoints; `mcpg audit verify` checks them with its public key. Must "
                         + "exist; keep it readable by the gateway's user only."),
@@ -314,7 +314,7 @@ public enum ConfigSchema {
             SchemaField(
                 "previous_signing_key",
                 SchemaNode(
-                    .string(.path(.existingFile)),
+                    .string(.path(.privateFile)),
                     "When `signing_key` was changed: the key the ledger was signed with before, so the `key` record "
                         + "that starts the new key is endorsed by the old one and `mcpg audit verify` needs only the "
                         + "old public key. Without it the change is recorded unendorsed, and verifying needs both "

@@ -26,6 +26,13 @@ enum FileSystem {
         }
     }
 
+    /// The permission bits of `path` (following symlinks), or nil if it cannot be looked at.
+    static func permissions(of path: String) -> UInt32? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return UInt32(info.st_mode) & 0o7777
+    }
+
     /// Whether the process may read `path`.
     static func isReadable(_ path: String) -> Bool { access(path, R_OK) == 0 }
 

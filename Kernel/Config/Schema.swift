@@ -119,6 +119,8 @@ public enum StringFormat: Sendable, Equatable {
         case any
         /// An existing regular file.
         case existingFile
+        /// An existing regular file that holds a secret: other users may not read, write or run it (the group may).
+        case privateFile
         /// An existing directory.
         case existingDirectory
     }

@@ -32,7 +32,7 @@ struct SchemaValidator {
             guard let text = string(node, expected: "a string") else { return nil }
             let noun: String
             switch format {
-            case .path(.existingFile): noun = "file"
+            case .path(.existingFile), .path(.privateFile): noun = "file"
             case .path(.existingDirectory): noun = "directory"
             case .path(.any): noun = "path"
             default: noun = "\(name) name"

@@ -204,11 +204,17 @@ extension StringFormat {
         switch requirement {
         case .any:
             return kind == .directory ? "\(noun) \(quoted(value)) is a directory; expected a file path" : nil
-        case .existingFile:
+        case .existingFile, .privateFile:
             switch kind {
             case .missing: return "\(noun) \(quoted(value)) does not exist\(looked)"
             case .directory, .other: return "\(noun) \(quoted(value)) is not a regular file"
-            case .file: return FileSystem.isReadable(absolute) ? nil : "\(noun) \(quoted(value)) is not readable"
+            case .file:
+                guard FileSystem.isReadable(absolute) else { return "\(noun) \(quoted(value)) is not readable" }
+                if requirement == .privateFile, let mode = FileSystem.permissions(of: absolute), mode & 0o007 != 0 {
+                    return "\(noun) \(quoted(value)) holds a secret but other users can access it (mode "
+                        + "0\(String(mode, radix: 8))); chmod 600 it, or 640 for the gateway's group"
+                }
+                return nil
             }
         case .existingDirectory:
             switch kind {

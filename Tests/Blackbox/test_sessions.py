@@ -13,6 +13,7 @@ from conftest import DEMO_KEY, RawSession, make_config, start_gateway
 def key_file(directory: Path, name: str = "session.key") -> Path:
     path = directory / name
     path.write_bytes(os.urandom(32))
+    path.chmod(0o600)  # a secret other users can read is a config error
     return path
 
 

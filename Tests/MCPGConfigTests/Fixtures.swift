@@ -1,4 +1,7 @@
 import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import MCPGJSON
 
 /// Paths of the package and of the config fixtures, found from this file's location.
@@ -10,8 +13,13 @@ enum Fixtures {
         return parts.joined(separator: "/")
     }()
 
-    /// `Tests/Fixtures/config`.
-    static let configDir = packageRoot + "/Tests/Fixtures/config"
+    /// `Tests/Fixtures/config`. Git keeps files at mode 0644, and a signing key open to other users is a config
+    /// error, so the fixture key is made private first.
+    static let configDir: String = {
+        let dir = packageRoot + "/Tests/Fixtures/config"
+        _ = chmod(dir + "/keys/audit.key", 0o600)
+        return dir
+    }()
 
     static func read(_ path: String) -> String? {
         FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }

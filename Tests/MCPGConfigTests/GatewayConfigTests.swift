@@ -1,4 +1,7 @@
 import FoundationEssentials
+#if canImport(Glibc)
+import Glibc
+#endif
 import MCPGConfig
 import MCPGJSON
 import Testing
@@ -89,6 +92,36 @@ import Testing
             Issue.record("an unknown chain mode was accepted")
         } catch {
             #expect(error.diagnostics.map(\.description).contains { $0.hasPrefix("m.yaml:\(line):11: error:") && $0.contains("any") })
+        }
+    }
+
+    @Test("a secret file other users can access is refused at its line; the group may read it")
+    func secretFilesArePrivate() throws {
+        let dir = FileManager.default.temporaryDirectory.path + "/mcpg-secret-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir + "/keys", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let key = dir + "/keys/audit.key"
+        _ = FileManager.default.createFile(
+            atPath: key, contents: FileManager.default.contents(atPath: Fixtures.configDir + "/keys/audit.key"))
+        _ = FileManager.default.createFile(
+            atPath: dir + "/keys/plugins.pub",
+            contents: FileManager.default.contents(atPath: Fixtures.configDir + "/keys/plugins.pub"))
+        let text = try #require(Fixtures.read("\(Fixtures.configDir)/valid-minimal.yaml"))
+        for mode: mode_t in [0o644, 0o604, 0o602] {
+            _ = chmod(key, mode)
+            do {
+                _ = try ConfigLoader.parse(text, file: "m.yaml", directory: dir)
+                Issue.record("a signing key at mode \(String(mode, radix: 8)) was accepted")
+            } catch {
+                #expect(error.diagnostics.map(\.description) == [
+                    "m.yaml:10:16: error: file \"keys/audit.key\" holds a secret but other users can access it (mode "
+                        + "0\(String(mode, radix: 8))); chmod 600 it, or 640 for the gateway's group",
+                ])
+            }
+        }
+        for mode: mode_t in [0o600, 0o640, 0o400] {
+            _ = chmod(key, mode)
+            #expect(throws: Never.self) { _ = try ConfigLoader.parse(text, file: "m.yaml", directory: dir) }
         }
     }
 
