@@ -103,6 +103,9 @@ public actor Ledger {
     private var batch = Batch()
     private var waiters: [(seq: Int64, continuation: CheckedContinuation<Result<Void, LedgerError>, Never>)] = []
     private var flushing = false
+    /// A batch waiting for more appends (`batch(D)`): how many it waits for, and what resumes it.
+    private var gathering: (expected: Int, token: UInt64, continuation: CheckedContinuation<Void, Never>)?
+    private var gatherToken: UInt64 = 0
     private var failure: LedgerError?
     private var closed = false
     private var subscribers: [Int: AsyncStream<[UInt8]>.Continuation] = [:]
@@ -355,6 +358,7 @@ public actor Ledger {
         }
         let receipt = encode(.event(event), ts: UTCTimestamp.now())
         batch.appends += 1
+        if let g = gathering, batch.appends >= g.expected { endGathering(g.token) }
         chain.sinceCheckpoint += 1
         if chain.sinceCheckpoint >= options.checkpointEvery { encodeCheckpoint() }
         try await waitUntilDurable()
@@ -368,6 +372,7 @@ public actor Ledger {
         guard !closed else { return }
         closed = true
         timer.withLock { $0?.cancel() }
+        if let g = gathering { endGathering(g.token) }
         var result: Result<Void, LedgerError> = .success(())
         if failure == nil {
             if chain.sinceCheckpoint > 0 { encodeCheckpoint(rotate: false) }
@@ -487,6 +492,25 @@ public actor Ledger {
         try result.get()
     }
 
+    /// Suspends until the pending batch holds `expected` appends, at most `delay`.
+    private func gather(upTo expected: Int, for delay: Duration) async {
+        gatherToken &+= 1
+        let token = gatherToken
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            gathering = (expected, token, c)
+            Task {
+                try? await Task.sleep(for: delay)
+                await self.endGathering(token)
+            }
+        }
+    }
+
+    private func endGathering(_ token: UInt64) {
+        guard let g = gathering, g.token == token else { return }
+        gathering = nil
+        g.continuation.resume()
+    }
+
     private func startFlushing() {
         guard !flushing else { return }
         flushing = true
@@ -497,16 +521,20 @@ public actor Ledger {
     /// record is durable; a background task then takes over the rest). Appends that arrive while a batch is being
     /// written accumulate in the next batch: that is the group commit.
     ///
-    /// With a commit delay (`batch(D)`), each batch first waits D for more appends, but only when there are other
+    /// With a commit delay (`batch(D)`), each batch first waits for more appends, but only when there are other
     /// appenders: more than one append already in the batch, or in the last batch written (callers that each wait
     /// for their record before sending the next come back together). A lone append, such as one agent's sequential
     /// calls, is written at once rather than paying D for a batch of one; PostgreSQL's commit_delay likewise
-    /// applies only with commit_siblings active.
+    /// applies only with commit_siblings active. The wait ends after D, or as soon as the batch holds as many
+    /// appends as the last one did: its callers are back, and waiting longer would only add latency. (A decaying
+    /// maximum of recent batches instead gathered more per write but made callers through the gateway wait the
+    /// window far more often: 0.56 of ledger-off against 0.94 in bench/ledger.)
     private func flushLoop(until target: Int64?) async {
         while !batch.isEmpty, failure == nil {
             if let target, chain.durableSeq >= target { break }
             if let delay = options.commitDelay, !closed, batch.appends > 1 || counters.lastBatchAppends > 1 {
-                try? await Task.sleep(for: delay)
+                let expected = max(2, counters.lastBatchAppends)
+                if batch.appends < expected { await gather(upTo: expected, for: delay) }
             }
             let current = batch
             batch = Batch()

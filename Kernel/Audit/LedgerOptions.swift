@@ -6,8 +6,8 @@ public struct LedgerOptions: Sendable {
     public var checkpointInterval: Duration
     /// `nil`: write and fsync as soon as a record arrives (records arriving meanwhile share the next fsync).
     /// Otherwise, while there are other appenders (more than one append waiting, or in the last batch written), wait
-    /// this long before each write, so more records share one fsync (a lone record is written at once). Either way
-    /// `append` returns only once its record is durable.
+    /// up to this long before each write, until as many appends wait as the last write held, so more records share
+    /// one fsync (a lone record is written at once). Either way `append` returns only once its record is durable.
     public var commitDelay: Duration?
     /// Close the segment after the first checkpoint once it holds this many bytes.
     public var rotateBytes: Int64?

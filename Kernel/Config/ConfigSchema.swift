@@ -307,9 +307,10 @@ public enum ConfigSchema {
                     .string(.durability),
                     "When a record is made durable. Either way a call is answered only once its record is on disk "
                         + "(fsync). `sync`: write as soon as a record arrives; records arriving during a write share "
-                        + "the next one. `batch(5ms)`: while calls come concurrently, wait that long before each write, "
-                        + "so more records share one fsync (fewer fsyncs under load, that much more latency); a lone "
-                        + "record, such as one agent's sequential calls, is written at once."),
+                        + "the next one. `batch(5ms)`: while calls come concurrently, wait up to that long before each "
+                        + "write, until as many records wait as the last write held, so more records share one fsync "
+                        + "(fewer fsyncs under load, up to that much more latency); a lone record, such as one agent's "
+                        + "sequential calls, is written at once."),
                 default: "sync"),
             SchemaField(
                 "previous_signing_key",
