@@ -500,7 +500,7 @@ public actor Ledger {
             gathering = (expected, token, c)
             Task {
                 try? await Task.sleep(for: delay)
-                await self.endGathering(token)
+                self.endGathering(token)
             }
         }
     }

@@ -66,7 +66,9 @@ struct Serve: AsyncParsableCommand {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         services.append(.init(service: CatalogKeeper(gateway: parts.gateway)))
-        services.append(.init(service: RefusalSweeper(gateway: parts.gateway)))
+        services.append(.init(service: Periodic(interval: .seconds(1)) { [gateway = parts.gateway] in
+            await gateway.flushRefusalSummaries()
+        }))
         if stdio {
             let front = StdioFront(gateway: parts.gateway, logger: logger,
                                    maxMessageBytes: gatewayConfig.server.http?.maxBodyBytes ?? 4 << 20)
@@ -85,7 +87,9 @@ struct Serve: AsyncParsableCommand {
                     printError("mcpg: listening on \(scheme)://\(host):\(addr.port ?? http.port)\(http.path)")
                 })
             services.append(.init(service: front))
-            services.append(.init(service: SessionSweeper(sessions: parts.gateway.sessions)))
+            services.append(.init(service: Periodic(interval: .seconds(60)) { [sessions = parts.gateway.sessions] in
+                sessions.sweep()
+            }))
         }
         let serviceGroup = ServiceGroup(
             configuration: ServiceGroupConfiguration(
@@ -115,29 +119,18 @@ struct Serve: AsyncParsableCommand {
     }
 }
 
-/// Ends idle sessions once a minute.
-struct SessionSweeper: Service {
-    let sessions: SessionTable
+/// Runs `action` every `interval` until graceful shutdown: ending idle sessions once a minute; recording the
+/// summaries of ended refusal windows (`audit.refusals`) once a second, so a flood that stopped is in the ledger
+/// soon after its window ends rather than at the next refusal or at shutdown.
+struct Periodic: Service {
+    let interval: Duration
+    let action: @Sendable () async -> Void
     func run() async {
         // Ends quietly on shutdown: the sleep throws CancellationError, which is the normal way out.
         try? await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(60))
-                sessions.sweep()
-            }
-        }
-    }
-}
-
-/// Records the summaries of ended refusal windows (`audit.refusals`) once a second, so a flood that stopped is
-/// in the ledger soon after its window ends rather than at the next refusal or at shutdown.
-struct RefusalSweeper: Service {
-    let gateway: Gateway
-    func run() async {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(1))
-                await gateway.flushRefusalSummaries()
+                try await Task.sleep(for: interval)
+                await action()
             }
         }
     }
